@@ -1,0 +1,5 @@
+import sys
+
+from tomoml.cli import main
+
+sys.exit(main())
