@@ -1,0 +1,237 @@
+"""The pipeline configuration: a TOML file validated into small dataclasses.
+
+Every key is checked: an unknown key or a bad value is named in a one-line :class:`ConfigError`
+(``pipeline.toml: [reconstruct] method = 'sirtt': expected one of fbp, wbp, sirt, cgls, tv``).
+
+Example ``pipeline.toml``::
+
+    [input]
+    tilts = "tilts.mrc"
+    angles = "tilts.tlt"          # optional when the stack carries its angles
+    even = "tilts_even.mrc"       # optional: half-dose series for Noise2Noise
+    odd = "tilts_odd.mrc"
+
+    [output]
+    dir = "results"
+
+    [align]
+    method = "projmatch"          # or "xcorr", "none"
+
+    [reconstruct]
+    method = "sirt"
+    iterations = 50
+
+    [denoise]
+    method = "n2n"                # or "n2v", "none"
+    epochs = 20
+
+    [segment]
+    model = "default"             # or a model path, or method = "otsu"
+
+    [analyze]
+    phase = 0                     # the phase whose pores/sizes are measured
+
+    [render]
+    html = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tomoml.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "AlignConfig", "AnalyzeConfig", "DenoiseConfig", "InputConfig", "OutputConfig",
+    "PipelineConfig", "ReconstructConfig", "RenderConfig", "SegmentConfig", "load_config",
+]
+
+
+@dataclass
+class InputConfig:
+    tilts: str = ""
+    angles: str | None = None
+    even: str | None = None
+    odd: str | None = None
+    pixel_size_A: float | None = None
+    truth_labels: str | None = None  # optional ground truth, for reports on simulated data
+
+
+@dataclass
+class OutputConfig:
+    dir: str = "tomoml-out"
+    force: bool = False
+
+
+@dataclass
+class AlignConfig:
+    method: str = "projmatch"
+    estimate_axis: bool = True
+    max_shift: float | None = None
+    iterations: int | None = None
+
+    _choices = {"method": ("projmatch", "xcorr", "fiducials", "none")}
+
+
+@dataclass
+class ReconstructConfig:
+    method: str = "sirt"
+    iterations: int | None = None
+    thickness: int | None = None
+    filter: str = "ramp"
+    device: str = "auto"
+
+    _choices = {"method": ("fbp", "wbp", "sirt", "cgls", "tv"),
+                "device": ("auto", "cpu", "cuda")}
+
+
+@dataclass
+class DenoiseConfig:
+    method: str = "n2n"
+    epochs: int | None = None
+    patch: int | None = None
+    batch: int | None = None
+    model: str | None = None
+    device: str = "auto"
+
+    _choices = {"method": ("n2n", "n2v", "none"), "device": ("auto", "cpu", "cuda")}
+
+
+@dataclass
+class SegmentConfig:
+    model: str = "default"
+    method: str | None = None
+    device: str = "auto"
+
+    _choices = {"method": (None, "otsu", "multiotsu", "local", "watershed"),
+                "device": ("auto", "cpu", "cuda")}
+
+
+@dataclass
+class AnalyzeConfig:
+    phase: int = 0
+    envelope: str | None = None
+    voxel_size_A: float | None = None
+
+    _choices = {"envelope": (None, "closing", "convex_hull")}
+
+
+@dataclass
+class RenderConfig:
+    enabled: bool = True
+    html: bool = True
+    iso: float | None = None
+
+
+@dataclass
+class PipelineConfig:
+    input: InputConfig = field(default_factory=InputConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    reconstruct: ReconstructConfig = field(default_factory=ReconstructConfig)
+    denoise: DenoiseConfig = field(default_factory=DenoiseConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    seed: int = 0
+    source: str | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.pop("source", None)
+        return out
+
+
+def _check_type(where: str, key: str, value: Any, annotation: str) -> Any:
+    """Check ``value`` against a simple annotation string (``int``, ``float | None``, ...)."""
+    allowed = [a.strip() for a in annotation.split("|")]
+    if value is None and "None" in allowed:
+        return None
+    for a in allowed:
+        if a == "bool" and isinstance(value, bool):
+            return value
+        if a == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if a == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if a == "str" and isinstance(value, str):
+            return value
+    raise ConfigError(f"{where}{key} = {value!r}: expected {annotation.replace(' | None', '')}")
+
+
+def _section(cls, data: dict[str, Any], where: str, name: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{where}[{name}] unknown key {key!r} (known: {', '.join(known)})")
+        value = _check_type(f"{where}[{name}] ", key, value, str(known[key].type))
+        choices = getattr(cls, "_choices", {}).get(key)
+        if choices is not None and value not in choices:
+            shown = ", ".join(str(c) for c in choices if c is not None)
+            raise ConfigError(f"{where}[{name}] {key} = {value!r}: expected one of {shown}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{where}[{name}] {key} = {value!r}: must not be negative")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], *, source: str | None = None,
+                     base_dir: str | os.PathLike | None = None) -> PipelineConfig:
+    """Validate a parsed TOML mapping into a :class:`PipelineConfig`.
+
+    Relative input paths and the output directory are taken relative to ``base_dir``.
+    """
+    where = f"{source}: " if source else ""
+    sections = {f.name: f for f in fields(PipelineConfig) if f.name not in {"seed", "source"}}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "seed":
+            kwargs["seed"] = _check_type(where, "seed", value, "int")
+        elif key in sections:
+            cls = {"input": InputConfig, "output": OutputConfig, "align": AlignConfig,
+                   "reconstruct": ReconstructConfig, "denoise": DenoiseConfig,
+                   "segment": SegmentConfig, "analyze": AnalyzeConfig,
+                   "render": RenderConfig}[key]
+            kwargs[key] = _section(cls, value, where, key)
+        else:
+            raise ConfigError(f"{where}unknown section [{key}] (known: "
+                              f"{', '.join(sections)}, seed)")
+    cfg = PipelineConfig(**kwargs, source=source)
+    if not cfg.input.tilts:
+        raise ConfigError(f"{where}[input] tilts is required (the tilt-series file)")
+    if (cfg.input.even is None) != (cfg.input.odd is None):
+        raise ConfigError(f"{where}[input] give both even and odd, or neither")
+    if base_dir is not None:
+        base = Path(base_dir)
+        for name in ("tilts", "angles", "even", "odd", "truth_labels"):
+            p = getattr(cfg.input, name)
+            if p is not None and not Path(p).is_absolute():
+                setattr(cfg.input, name, str(base / p))
+        if not Path(cfg.output.dir).is_absolute():
+            cfg.output.dir = str(base / cfg.output.dir)
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> PipelineConfig:
+    """Read and validate a pipeline TOML file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such file (pipeline config)")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(p), base_dir=p.parent)
