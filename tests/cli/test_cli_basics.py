@@ -6,13 +6,14 @@ import sys
 import pytest
 import typer
 
-from tomoml.cli import _COMMAND_MODULES, app, main
+from tomoml.cli import _COMMAND_MODULES, _IMPORT_ERRORS, app, main
 
 COMMANDS = sorted(typer.main.get_command(app).commands)
 
 
-def test_every_planned_command_module_is_known():
+def test_every_command_module_imports():
     assert set(_COMMAND_MODULES) >= {"simulate", "reconstruct", "analyze", "run", "demo"}
+    assert _IMPORT_ERRORS == {}
 
 
 @pytest.mark.parametrize("command", COMMANDS)

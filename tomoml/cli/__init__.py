@@ -17,16 +17,24 @@ _COMMAND_MODULES = (
     "simulate", "align", "reconstruct", "denoise", "segment", "analyze", "render", "run", "demo",
 )
 
+# A command whose module fails to import (a broken optional dependency, say) must not take the
+# other commands down with it: it is left out and the reason kept; tests assert there is none.
+_IMPORT_ERRORS: dict[str, str] = {}
+
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"tomoml.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a stage not built yet
-        if exc.name != f"tomoml.cli.{_name}":
-            raise
+    except ModuleNotFoundError as exc:
+        if exc.name != f"tomoml.cli.{_name}":  # not "this stage is not built": a real problem
+            _IMPORT_ERRORS[_name] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001
+        _IMPORT_ERRORS[_name] = f"{type(exc).__name__}: {exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tomoml`` console script; returns the exit code."""
+    for name, reason in _IMPORT_ERRORS.items():
+        print(f"tomoml: warning: command '{name}' is unavailable ({reason})", file=sys.stderr)
     try:
         app(args=argv, prog_name="tomoml", standalone_mode=False)
     except TomomlError as exc:
