@@ -17,9 +17,16 @@ from tomoml.synthetic.phantoms import (
     spinodal,
     sponge,
 )
-from tomoml.synthetic.simulate import SimulatedSeries, simulate_tilt_series, tilt_angles
+from tomoml.synthetic.simulate import (
+    SIMULATION_FILES,
+    SimulatedSeries,
+    save_simulation,
+    simulate_tilt_series,
+    tilt_angles,
+)
 
 __all__ = [
-    "PHANTOMS", "Phantom", "SimulatedSeries", "gyroid", "make_phantom", "porous_particle",
-    "simulate_tilt_series", "sphere_pack", "spinodal", "sponge", "tilt_angles",
+    "PHANTOMS", "Phantom", "SIMULATION_FILES", "SimulatedSeries", "gyroid", "make_phantom",
+    "porous_particle", "save_simulation", "simulate_tilt_series", "sphere_pack", "spinodal",
+    "sponge", "tilt_angles",
 ]

@@ -355,7 +355,7 @@ def _spinodal_field(shape, wavelength: float, bandwidth: float, rng: np.random.G
     k = np.sqrt(kz * kz + ky * ky + kx * kx)
     k0 = 1.0 / wavelength
     spec *= np.exp(-0.5 * ((k - k0) / (bandwidth * k0)) ** 2)
-    return np.fft.irfftn(spec, s=shape).astype(np.float32)
+    return np.fft.irfftn(spec, s=shape, axes=(0, 1, 2)).astype(np.float32)
 
 
 def sponge(

@@ -27,7 +27,8 @@ from tomoml.data import TiltSeries, Volume
 from tomoml.errors import ConfigError, InputError
 from tomoml.io.imod import XfTransforms
 
-__all__ = ["SimulatedSeries", "simulate_tilt_series", "tilt_angles"]
+__all__ = ["SIMULATION_FILES", "SimulatedSeries", "save_simulation", "simulate_tilt_series",
+           "tilt_angles"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def simulate_tilt_series(
     angles_deg=None,
     dose: float | None = None,
     shift_sigma: float = 0.0,
+    shifts_dydx=None,
     tilt_axis_deg: float = 0.0,
     blur_sigma: float = 0.0,
     contrast: float | None = None,
@@ -151,6 +153,8 @@ def simulate_tilt_series(
     shift_sigma : float
         Standard deviation (pixels) of the random per-tilt drift, each of ``dy`` and ``dx``;
         the shifts are made zero-mean.
+    shifts_dydx : (n_tilts, 2) array_like, optional
+        Explicit aligning shifts ``(dy, dx)`` in pixels; overrides ``shift_sigma``.
     tilt_axis_deg : float
         Angle of the tilt axis in the raw images, from the image ``y`` axis, counter-clockwise.
     blur_sigma : float
@@ -202,10 +206,14 @@ def simulate_tilt_series(
     if shift_sigma > 0:
         shifts = rng.normal(0.0, shift_sigma, (n, 2))
         shifts -= shifts.mean(axis=0)
+    if shifts_dydx is not None:
+        shifts = np.array(shifts_dydx, dtype=np.float64)
+        if shifts.shape != (n, 2) or not np.isfinite(shifts).all():
+            raise ConfigError(f"shifts_dydx must be finite with shape ({n}, 2), got {shifts.shape}")
     true_xf = XfTransforms.from_alignment(shifts, tilt_axis_deg)
 
     raw = ideal
-    if shift_sigma > 0 or tilt_axis_deg % 360 != 0:
+    if np.any(shifts != 0) or tilt_axis_deg % 360 != 0:
         # Cubic interpolation here, so the raw images lose little detail before a user's
         # (usually linear) alignment resamples them once more.
         raw = true_xf.inverse().apply(ideal, order=3, mode="nearest")
@@ -248,6 +256,7 @@ def simulate_tilt_series(
         "n_tilts": int(n),
         "dose": None if dose is None else float(dose),
         "shift_sigma": float(shift_sigma),
+        "shifts_given": shifts_dydx is not None,
         "tilt_axis_deg": float(tilt_axis_deg),
         "blur_sigma": float(blur_sigma),
         "contrast": mu,
@@ -256,3 +265,138 @@ def simulate_tilt_series(
     }
     return SimulatedSeries(ts_full, ts_even, ts_odd, shifts, true_xf, float(tilt_axis_deg),
                            data, ideal, mu, None if dose is None else float(dose), params)
+
+
+#: Files :func:`save_simulation` writes (and ``tomoml simulate`` with it).
+SIMULATION_FILES = (
+    "tilts.mrc", "tilts.tlt", "tilts_even.mrc", "tilts_odd.mrc", "truth_volume.mrc",
+    "truth_labels.mrc", "true_shifts.csv", "true.xf", "simulate.json",
+)
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _write_mrc_fallback(data: np.ndarray, path, *, voxel_size_A: float, force: bool) -> None:
+    """Plain MRC writer used only while ``tomoml.io.write_volume`` is unavailable."""
+    import mrcfile
+
+    from tomoml.io import atomic_path
+
+    arr = data.astype(np.int8) if np.issubdtype(data.dtype, np.integer) else data
+    with atomic_path(path, force=force) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
+        mrc.set_data(np.ascontiguousarray(arr))
+        mrc.voxel_size = voxel_size_A
+
+
+def _writers():
+    try:
+        from tomoml.io import write_tilt_series, write_volume
+    except ImportError:  # the io helpers are not there yet
+        def write_tilt_series(ts, path, *, force=False):
+            _write_mrc_fallback(ts.data, path, voxel_size_A=ts.pixel_size_A, force=force)
+
+        def write_volume(vol, path, *, force=False):
+            _write_mrc_fallback(vol.data, path, voxel_size_A=vol.voxel_size_A, force=force)
+    return write_tilt_series, write_volume
+
+
+def save_simulation(out_dir, sim: SimulatedSeries, phantom=None, *, force: bool = False,
+                    extra: dict | None = None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Write a simulated series and its truth into a folder.
+
+    Files (see :data:`SIMULATION_FILES`): ``tilts.mrc``, ``tilts.tlt``, ``tilts_even.mrc``,
+    ``tilts_odd.mrc``, ``truth_volume.mrc`` (float32 densities), ``truth_labels.mrc`` (labels of
+    ``phantom``, if given), ``true_shifts.csv`` (``tilt_index, angle_deg, dy_px, dx_px``),
+    ``true.xf`` (IMOD transforms that align the raw images) and ``simulate.json`` (parameters,
+    the phantom's truth, the file list). Every file is checked before any is written, and
+    written atomically.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder, created if missing.
+    sim : SimulatedSeries
+        From :func:`simulate_tilt_series`.
+    phantom : Phantom, optional
+        The phantom that was projected: its labels and truth are saved too.
+    force : bool
+        Replace existing files.
+    extra : dict, optional
+        More entries for ``simulate.json`` (e.g. the phantom name and shape).
+    skip : tuple of str
+        File names not to write (e.g. ``("truth_volume.mrc",)`` to save space).
+
+    Returns
+    -------
+    dict
+        The content written to ``simulate.json``.
+    """
+    from pathlib import Path
+
+    from tomoml import __version__
+    from tomoml.io import atomic_path, check_output_path, write_angles, write_xf
+
+    write_tilt_series, write_volume = _writers()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    names = [n for n in SIMULATION_FILES if n not in skip
+             and not (n == "truth_labels.mrc" and phantom is None)]
+    for name in names:  # refuse before writing anything
+        check_output_path(out / name, force=force)
+    out.mkdir(parents=True, exist_ok=True)
+
+    px = sim.tilts.pixel_size_A
+    written = {
+        "tilts.mrc": lambda p: write_tilt_series(sim.tilts, p, force=force),
+        "tilts_even.mrc": lambda p: write_tilt_series(sim.even, p, force=force),
+        "tilts_odd.mrc": lambda p: write_tilt_series(sim.odd, p, force=force),
+        "tilts.tlt": lambda p: write_angles(sim.angles_deg, p, force=force),
+        "true.xf": lambda p: write_xf(sim.true_xf, p, force=force),
+        "truth_volume.mrc": lambda p: write_volume(Volume(sim.volume, px), p, force=force),
+    }
+    if phantom is not None:
+        written["truth_labels.mrc"] = lambda p: write_volume(Volume(phantom.labels, px), p,
+                                                             force=force)
+    for name in names:
+        if name in written:
+            written[name](out / name)
+
+    if "true_shifts.csv" in names:
+        rows = ["tilt_index,angle_deg,dy_px,dx_px\n"]
+        for i, (a, (dy, dx)) in enumerate(zip(sim.angles_deg, sim.true_shifts_dydx,
+                                              strict=True)):
+            rows.append(f"{i},{a:.4f},{dy:.4f},{dx:.4f}\n")
+        with atomic_path(out / "true_shifts.csv", force=force) as tmp:
+            tmp.write_text("".join(rows))
+
+    record: dict[str, Any] = {
+        "tomoml_version": __version__,
+        **(extra or {}),
+        "simulation": sim.params,
+        "true_tilt_axis_deg": sim.true_tilt_axis_deg,
+        "shape_zyx": list(sim.volume.shape),
+        "units": {"shifts": "px", "angles": "deg", "pixel_size": "A",
+                  "projections": "density x px (line integral; -log(N/N0)/contrast)"},
+    }
+    if phantom is not None:
+        record["phantom"] = phantom.name
+        record["phases"] = phantom.phases
+        record["truth"] = phantom.truth
+    record["files"] = names
+    if "simulate.json" in names:
+        import json
+
+        with atomic_path(out / "simulate.json", force=force) as tmp:
+            tmp.write_text(json.dumps(_json_safe(record), indent=1) + "\n")
+    return _json_safe(record)
