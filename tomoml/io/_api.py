@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def _input_path(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def _resolve_angles(angles, p: Path, n_images: int, found: list[TiltMetadata]):
+def _resolve_angles(angles, p: Path, found: list[TiltMetadata]):
     """(angles, where they came from) by precedence: argument > file metadata > .mdoc."""
     if angles is not None:
         if isinstance(angles, (str, os.PathLike)):
@@ -42,7 +43,7 @@ def _resolve_angles(angles, p: Path, n_images: int, found: list[TiltMetadata]):
         arr = np.asarray(angles, dtype=np.float64).reshape(-1)
         return arr, "the angles argument"
     for meta in found:
-        if meta is not None and meta.angles_deg is not None:
+        if meta.angles_deg is not None:
             return np.asarray(meta.angles_deg, dtype=np.float64), meta.origin
     hint = ""
     for suffix in (".tlt", ".rawtlt"):
@@ -62,41 +63,56 @@ def _first(values, default=None):
 
 
 def _load_tilt_source(p: Path, fmt: str, mmap: bool | None):
-    """(data, pixel size from the main header or None, [TiltMetadata by precedence], axis)."""
+    """(data, [TiltMetadata by precedence], placeholder pixel size or None, tilt axis or None).
+
+    The metadata list holds the file's own records first (main header, then extended
+    header). The placeholder is a pixel size the file states without meaning it: IMOD
+    writes 1 Å when it knows none, so any other source (FEI header, .mdoc) wins over it.
+    """
     if fmt == "mrc":
         from tomoml.io.mrc import read_mrc
 
         c = read_mrc(p, mmap=mmap)
-        pixel = c.voxel_size_A
+        header_pixel = c.voxel_size_A
+        placeholder = None
+        if header_pixel == 1.0:
+            header_pixel, placeholder = None, 1.0
         fei = c.fei
-        if fei is not None and fei.pixel_size_A:
-            # IMOD leaves 1.0 when it knows no pixel size; FEI's own value is better then
-            if pixel is None or pixel == 1.0:
-                pixel = fei.pixel_size_A
-            elif abs(pixel - fei.pixel_size_A) > 0.01 * pixel:
-                logger.warning("%s: header pixel size %g Å differs from the FEI extended "
-                               "header's %g Å; using the header's", p, pixel, fei.pixel_size_A)
-        return c.data, pixel, [fei], c.tilt_axis_deg
+        if fei is not None and fei.pixel_size_A and header_pixel is not None \
+                and abs(header_pixel - fei.pixel_size_A) > 0.01 * header_pixel:
+            logger.warning("%s: header pixel size %g Å differs from the FEI extended "
+                           "header's %g Å; using the header's", p, header_pixel,
+                           fei.pixel_size_A)
+        if fei is not None and fei.tilt_axis_deg is not None:
+            # FEI does not define the reference direction of its "Tilt axis angle";
+            # tomoml's alignment estimates the axis instead of trusting it
+            logger.info("%s: FEI header tilt axis angle %g° not used", p, fei.tilt_axis_deg)
+            fei = replace(fei, tilt_axis_deg=None)
+        header = TiltMetadata(pixel_size_A=header_pixel, tilt_axis_deg=c.tilt_axis_deg,
+                              origin="MRC header")
+        return c.data, [header, fei], placeholder
     if fmt == "tiff":
         from tomoml.io.tiff import read_tiff
 
         c = read_tiff(p, mmap=mmap)
         info = c.info
         meta = TiltMetadata(angles_deg=(np.asarray(info["angles_deg"]) if "angles_deg" in info
-                                        else None), origin="TIFF metadata")
-        return c.data, c.pixel_size_A, [meta], info.get("tilt_axis_deg")
+                                        else None), pixel_size_A=c.pixel_size_A,
+                            tilt_axis_deg=info.get("tilt_axis_deg"), origin="TIFF metadata")
+        return c.data, [meta], None
     if fmt == "dm":
         from tomoml.io.dm import read_dm, read_dm_folder
 
         c = read_dm_folder(p) if p.is_dir() else read_dm(p)
-        return c.data, c.meta.pixel_size_A, [c.meta], None
+        return c.data, [c.meta], None
     from tomoml.io.zarr_io import read_zarr
 
     c = read_zarr(p)
     attrs = c.attrs
     meta = TiltMetadata(angles_deg=(np.asarray(attrs["angles_deg"]) if "angles_deg" in attrs
-                                    else None), origin="Zarr attributes")
-    return np.asarray(c.data), c.voxel_size_A, [meta], attrs.get("tilt_axis_deg")
+                                    else None), pixel_size_A=c.voxel_size_A,
+                        tilt_axis_deg=attrs.get("tilt_axis_deg"), origin="Zarr attributes")
+    return np.asarray(c.data), [meta], None
 
 
 def read_tilt_series(path: str | os.PathLike, angles=None, *, pixel_size_A: float | None = None,
@@ -150,28 +166,33 @@ def read_tilt_series(path: str | os.PathLike, angles=None, *, pixel_size_A: floa
         fmt = "dm"
     else:
         fmt = format_of(p, allowed=("mrc", "tiff", "dm", "zarr"))
-    data, file_pixel, found, file_axis = _load_tilt_source(p, fmt, mmap)
+    data, found, placeholder = _load_tilt_source(p, fmt, mmap)
     if data.ndim != 3:
         raise InputError(f"{p}: a tilt series must be a 3D stack (n_tilts, y, x), "
                          f"got {data.ndim}D data of shape {tuple(data.shape)}")
     from tomoml.io.mdoc import find_mdoc, read_mdoc
 
     mdoc_path = find_mdoc(p)
-    mdoc = read_mdoc(mdoc_path) if mdoc_path is not None else None
-    found = [*found, mdoc]
-    ang, ang_src = _resolve_angles(angles, p, data.shape[0], found)
+    if mdoc_path is not None:
+        found.append(read_mdoc(mdoc_path))
+    found = [m for m in found if m is not None]
+    ang, ang_src = _resolve_angles(angles, p, found)
     if ang.size != data.shape[0]:
         raise InputError(f"{ang_src}: {ang.size} tilt angles for the {data.shape[0]} images of "
                          f"{p}; give one angle per image")
-    pixel = _first([pixel_size_A, file_pixel, mdoc.pixel_size_A if mdoc else None])
-    if pixel is None:
+    file_pixel = _first([m.pixel_size_A for m in found], placeholder)
+    if pixel_size_A is not None:
+        pixel = pixel_size_A
+        if file_pixel and abs(file_pixel - pixel_size_A) > 0.01 * pixel_size_A:
+            logger.warning("%s: pixel size %g Å given overrides the file's %g Å", p,
+                           pixel_size_A, file_pixel)
+    elif file_pixel is not None:
+        pixel = file_pixel
+    else:
         logger.warning("%s: no pixel size in the file; using %g Å (pass pixel_size_A)", p,
                        _DEFAULT_PIXEL_A)
         pixel = _DEFAULT_PIXEL_A
-    elif pixel_size_A is not None and file_pixel and abs(file_pixel - pixel_size_A) > 0.01 * pixel:
-        logger.warning("%s: pixel size %g Å given overrides the file's %g Å", p, pixel_size_A,
-                       file_pixel)
-    axis = _first([tilt_axis_deg, file_axis, mdoc.tilt_axis_deg if mdoc else None], 0.0)
+    axis = _first([tilt_axis_deg, *(m.tilt_axis_deg for m in found)], 0.0)
     if repair:
         data, _ = repair_nonfinite(data, source=str(p))
     logger.info("%s: %d tilts %s, angles from %s, pixel %g Å, tilt axis %g°", p,

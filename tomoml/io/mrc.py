@@ -357,8 +357,7 @@ def write_mrc(data: np.ndarray, path: str | os.PathLike, *, voxel_size_A: float 
             mrc.set_data(np.ascontiguousarray(arr))
             if angles_deg is not None:
                 mrc.set_image_stack()
-                mrc.set_extended_header(fei_extended_header(angles_deg, voxel_size_A,
-                                                            tilt_axis_deg=tilt_axis_deg))
+                mrc.set_extended_header(fei_extended_header(angles_deg, voxel_size_A))
                 mrc.header.exttyp = b"FEI1"
             elif arr.ndim == 3:
                 mrc.set_volume()
