@@ -156,7 +156,7 @@ def _read_signals(path: Path) -> list[dict]:
         signals = file_reader(str(path))
     except Exception as err:  # rosettasciio raises many types for damaged files
         raise InputError(f"{path}: unreadable DigitalMicrograph file "
-                         f"({type(err).__name__}: {err})") from None
+                         f"({type(err).__name__}: {str(err).strip()})") from None
     signals = [s for s in signals if np.ndim(s.get("data")) >= 2]
     if not signals:
         raise InputError(f"{path}: DigitalMicrograph file holds no image")

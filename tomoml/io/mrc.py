@@ -353,7 +353,9 @@ def write_mrc(data: np.ndarray, path: str | os.PathLike, *, voxel_size_A: float 
     out = Path(path)
     arr, is_labels = _storage(np.asarray(data), out)
     with atomic_path(out, force=force) as tmp:
-        with mrcfile.new(tmp, overwrite=True) as mrc:
+        with mrcfile.new(tmp, overwrite=True) as mrc, warnings.catch_warnings():
+            # header statistics of data with NaN: mrcfile warns, the data are written as given
+            warnings.filterwarnings("ignore", "Data array contains NaN", RuntimeWarning)
             mrc.set_data(np.ascontiguousarray(arr))
             if angles_deg is not None:
                 mrc.set_image_stack()

@@ -138,7 +138,7 @@ def read_tiff(path: str | os.PathLike, *, mmap: bool | None = None) -> TiffConte
     except InputError:
         raise
     except Exception as err:  # tifffile raises many types for damaged files
-        raise InputError(f"{p}: unreadable TIFF file ({type(err).__name__}: {err})") from None
+        raise InputError(f"{p}: unreadable TIFF file ({type(err).__name__}: {str(err).strip()})") from None
     data = np.asarray(data) if not isinstance(data, np.memmap) else data
     if data.ndim > 3:
         squeezed = data.squeeze()

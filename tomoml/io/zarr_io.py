@@ -92,7 +92,8 @@ def read_zarr(path: str | os.PathLike, *, lazy: bool = False) -> ZarrContents:
     try:
         node = zarr.open(store=str(p), mode="r")
     except Exception as err:  # zarr raises various errors for non-stores
-        raise InputError(f"{p}: not a readable Zarr store ({type(err).__name__}: {err})") from None
+        raise InputError(f"{p}: not a readable Zarr store "
+                         f"({type(err).__name__}: {str(err).strip()})") from None
     size = None
     if isinstance(node, zarr.Array):
         arr = node
