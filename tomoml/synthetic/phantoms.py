@@ -159,31 +159,41 @@ def _random_in_ball(rng: np.random.Generator, n: int, radius: np.ndarray) -> np.
 
 
 def _rsa(candidates: np.ndarray, radii: np.ndarray, gap: float, limit: int | None,
-         fixed_centres: np.ndarray | None = None, fixed_radii: np.ndarray | None = None):
+         batch: int = 256) -> np.ndarray:
     """Random sequential addition: keep each candidate ball that clears all kept ones by ``gap``.
 
-    ``fixed_*`` are balls already placed that candidates must also clear. Returns the indices of
-    the kept candidates, in order.
+    Candidates are tried in order (the result is that of the plain sequential loop); each batch
+    is first screened against the balls kept before it in one vectorised step, and only its
+    survivors are checked one by one. Stops after ``limit`` balls. Returns the kept indices.
     """
-    kept: list[int] = []
+    candidates = np.asarray(candidates, dtype=np.float64).reshape(-1, 3)
+    radii = np.asarray(radii, dtype=np.float64).reshape(-1)
     cen = np.empty((len(candidates), 3))
     rad = np.empty(len(candidates))
+    kept: list[int] = []
     n = 0
-    for i in range(len(candidates)):
-        c, r = candidates[i], radii[i]
-        if fixed_centres is not None and len(fixed_centres):
-            d = np.linalg.norm(fixed_centres - c, axis=1)
-            if np.any(d < fixed_radii + r + gap):
-                continue
-        if n:
-            d = np.linalg.norm(cen[:n] - c, axis=1)
-            if np.any(d < rad[:n] + r + gap):
-                continue
-        cen[n], rad[n] = c, r
-        n += 1
-        kept.append(i)
+
+    def clear(c, r, cs, rs) -> np.ndarray:
+        d2 = ((cs[None, :, :] - c[:, None, :]) ** 2).sum(axis=-1)
+        reach = rs[None, :] + (r[:, None] + gap)
+        return ~np.any(d2 < reach * np.abs(reach), axis=1)
+
+    for start in range(0, len(candidates), batch):
         if limit is not None and n >= limit:
             break
+        idx = np.arange(start, min(start + batch, len(candidates)))
+        if n:
+            idx = idx[clear(candidates[idx], radii[idx], cen[:n], rad[:n])]
+        n_before = n
+        for i in idx:
+            c, r = candidates[i : i + 1], radii[i : i + 1]
+            if n > n_before and not clear(c, r, cen[n_before:n], rad[n_before:n])[0]:
+                continue
+            cen[n], rad[n] = c[0], r[0]
+            n += 1
+            kept.append(int(i))
+            if limit is not None and n >= limit:
+                break
     return np.asarray(kept, dtype=int)
 
 
