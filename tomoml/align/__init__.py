@@ -69,7 +69,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIN_TILTS = 5
-METHODS = ("projmatch", "xcorr", "fiducials")
+METHODS = ("projmatch", "xcorr")
 
 
 @dataclass
@@ -226,8 +226,8 @@ def align(tilts: TiltSeries, *, method: str = "projmatch", estimate_axis: bool =
                                          binnings=binnings, thickness=thickness,
                                          history=history)
             if estimate_axis:
-                theta, shifts, _ = refine_tilt_axis(raw, theta, shifts, span_deg=0.5,
-                                                    step_deg=0.05)
+                theta, shifts, _ = refine_tilt_axis(raw, theta, shifts, span_deg=2.0,
+                                                    step_deg=0.2)
                 shifts = projection_matching(raw, angles, theta, shifts, iterations=2,
                                              binnings=(1,), thickness=thickness,
                                              history=history)

@@ -227,6 +227,9 @@ def refine_tilt_axis(raw: np.ndarray, tilt_axis_deg: float, shifts_dydx: np.ndar
     raw = np.asarray(raw, dtype=np.float32)
     b = max(1, int(np.floor(max(raw.shape[1:]) / bin_to)))
     small = bin_images(raw, b) if b > 1 else raw
+    # A slight blur: linear interpolation averages noise by an amount that depends on the
+    # rotation angle, which would otherwise ripple the criterion.
+    small = ndimage.gaussian_filter(small, (0, 1.0, 1.0))
     sh_small = np.asarray(shifts_dydx, float) / b
     centre = float(tilt_axis_deg)
     cache: dict[float, float] = {}
@@ -249,11 +252,12 @@ def refine_tilt_axis(raw: np.ndarray, tilt_axis_deg: float, shifts_dydx: np.ndar
         log.warning("tilt-axis refinement did not settle within %.1f deg of %.2f deg",
                     (max_moves + 1) * span_deg, tilt_axis_deg)
     # Least-squares parabola through the points near the minimum.
-    near = np.abs(grid - centre) <= max(3 * step_deg, 0.75)
+    # (a wide fit: the criterion is smooth but slightly noisy near its minimum).
+    near = np.abs(grid - centre) <= max(3 * step_deg, 1.5)
     c2, c1, _ = np.polyfit(grid[near] - centre, vals[near], 2)
     best = centre
     if c2 > 0:
-        best = centre + float(np.clip(-c1 / (2 * c2), -step_deg, step_deg))
+        best = centre + float(np.clip(-c1 / (2 * c2), -2 * step_deg, 2 * step_deg))
     inc = score(best)
     log.info("tilt-axis refinement: %.3f -> %.3f deg (profile inconsistency %.3g)",
              tilt_axis_deg, best, inc)
