@@ -6,7 +6,14 @@ import pytest
 import tomoml.io.mrc as mrc_mod
 from tomoml.data import TiltSeries, Volume
 from tomoml.errors import OutputError
-from tomoml.io import read_volume, write_angles, write_tilt_series, write_volume, write_xf
+from tomoml.io import (
+    read_tilt_series,
+    read_volume,
+    write_angles,
+    write_tilt_series,
+    write_volume,
+    write_xf,
+)
 from tomoml.io.imod import XfTransforms
 
 
@@ -47,13 +54,30 @@ def _boom(*args, **kwargs):
     raise RuntimeError("disk full")
 
 
-def test_mrc_writer_failing_midway_leaves_no_file(tmp_path, vol, monkeypatch):
-    # fails after mrcfile has created and started the temporary file
-    monkeypatch.setattr(mrc_mod, "fei_extended_header", _boom)
-    ts = TiltSeries(vol.data, np.arange(4.0), 2.0)
+@pytest.mark.parametrize("stream", [False, True])
+def test_mrc_writer_failing_midway_leaves_no_file(tmp_path, vol, monkeypatch, stream):
+    import mrcfile.mrcobject
+
+    if stream:  # the slab-by-slab memory-mapped path used for large arrays
+        monkeypatch.setattr(mrc_mod, "_STREAM_BYTES", 10)
+    # fails after the data went into the temporary file, before the header is complete
+    monkeypatch.setattr(mrcfile.mrcobject.MrcObject, "set_volume", _boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_tilt_series(ts, tmp_path / "ts.mrc")
+        write_volume(vol, tmp_path / "v.mrc")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_streamed_mrc_write_round_trips(tmp_path, vol, monkeypatch):
+    monkeypatch.setattr(mrc_mod, "_STREAM_BYTES", 10)
+    ts = TiltSeries(vol.data, np.linspace(-30, 30, 4), 2.0, tilt_axis_deg=5.0)
+    back = read_tilt_series(write_tilt_series(ts, tmp_path / "ts.mrc"))
+    np.testing.assert_array_equal(back.data, vol.data)
+    np.testing.assert_allclose(back.angles_deg, ts.angles_deg)
+    assert (back.pixel_size_A, back.tilt_axis_deg) == (2.0, 5.0)
+    labels = Volume((vol.data > 0).astype(np.uint8), 3.0, (1.0, 2.0, 3.0))
+    back_l = read_volume(write_volume(labels, tmp_path / "l.mrc"))
+    assert back_l.is_labels and back_l.origin_A == (1.0, 2.0, 3.0)
+    np.testing.assert_array_equal(back_l.data, labels.data)
 
 
 def test_tiff_writer_failing_midway_leaves_no_file_and_keeps_the_old_one(tmp_path, vol,

@@ -36,6 +36,7 @@ _HEADER_BYTES = 1024
 _MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2}
 _IMOD_STAMP = 1146047817  # "IMOD" stamp at byte 152; flag bit 0 at byte 156 = signed bytes
 _MARK_LABELS = "tomoml: integer labels"
+_STREAM_BYTES = 256 << 20  # larger arrays are written slab by slab into a memory map
 _MARK_AXIS = re.compile(r"tomoml: tilt_axis_deg=([-+0-9.eE]+)")
 # FEI "Bitmask 1" bits of the fields tomoml writes (bits follow the field order of the spec)
 _FEI_BIT_ALPHA, _FEI_BIT_AXIS, _FEI_BIT_PIX_X, _FEI_BIT_PIX_Y = 7, 12, 14, 15
@@ -352,22 +353,54 @@ def write_mrc(data: np.ndarray, path: str | os.PathLike, *, voxel_size_A: float 
 
     out = Path(path)
     arr, is_labels = _storage(np.asarray(data), out)
+    arr = np.ascontiguousarray(arr)
+    ext = fei_extended_header(angles_deg, voxel_size_A) if angles_deg is not None else None
     with atomic_path(out, force=force) as tmp:
-        with mrcfile.new(tmp, overwrite=True) as mrc, warnings.catch_warnings():
+        with warnings.catch_warnings():
             # header statistics of data with NaN: mrcfile warns, the data are written as given
             warnings.filterwarnings("ignore", "Data array contains NaN", RuntimeWarning)
-            mrc.set_data(np.ascontiguousarray(arr))
-            if angles_deg is not None:
-                mrc.set_image_stack()
-                mrc.set_extended_header(fei_extended_header(angles_deg, voxel_size_A))
-                mrc.header.exttyp = b"FEI1"
-            elif arr.ndim == 3:
-                mrc.set_volume()
-            mrc.voxel_size = (voxel_size_A,) * 3
-            z, y, x = (float(v) for v in origin_A)
-            mrc.header.origin = (x, y, z)
-            if is_labels:
-                mrc.add_label(_MARK_LABELS)
-            if tilt_axis_deg is not None:
-                mrc.add_label(f"tomoml: tilt_axis_deg={tilt_axis_deg:.4f}")
+            if arr.ndim == 3 and arr.nbytes > _STREAM_BYTES:
+                mrc = _stream_into_mmap(arr, tmp, ext)
+            else:
+                mrc = mrcfile.new(tmp, overwrite=True)
+                mrc.set_data(arr)
+                if ext is not None:
+                    mrc.set_extended_header(ext)
+            try:
+                if ext is not None:
+                    mrc.set_image_stack()
+                    mrc.header.exttyp = b"FEI1"
+                elif arr.ndim == 3:
+                    mrc.set_volume()
+                mrc.voxel_size = (voxel_size_A,) * 3
+                z, y, x = (float(v) for v in origin_A)
+                mrc.header.origin = (x, y, z)
+                if is_labels:
+                    mrc.add_label(_MARK_LABELS)
+                if tilt_axis_deg is not None:
+                    mrc.add_label(f"tomoml: tilt_axis_deg={tilt_axis_deg:.4f}")
+            finally:
+                mrc.close()
     return out
+
+
+def _stream_into_mmap(arr: np.ndarray, tmp: Path, ext):
+    """Copy a large array into a new memory-mapped MRC file slab by slab, with progress."""
+    import mrcfile
+    from mrcfile.utils import mode_from_dtype
+
+    from tomoml._progress import track
+
+    mrc = mrcfile.new_mmap(tmp, arr.shape, mrc_mode=int(mode_from_dtype(arr.dtype)),
+                           overwrite=True, extended_header=ext,
+                           exttyp=b"FEI1" if ext is not None else None)
+    try:
+        slab = max(1, (64 << 20) // max(1, arr[0].nbytes))
+        for z0 in track(range(0, arr.shape[0], slab), total=-(-arr.shape[0] // slab),
+                        desc=f"writing {tmp.name.split('.tmp')[0].lstrip('.')}", unit="slab"):
+            mrc.data[z0:z0 + slab] = arr[z0:z0 + slab]
+        mrc.update_header_stats()
+    except BaseException:
+        mrc.close()
+        raise
+    return mrc
