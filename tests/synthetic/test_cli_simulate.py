@@ -3,12 +3,11 @@
 import csv
 import json
 
-import mrcfile
 import numpy as np
 import pytest
 
 from tomoml.cli import main
-from tomoml.io import read_angles, read_xf
+from tomoml.io import read_angles, read_tilt_series, read_volume, read_xf
 from tomoml.synthetic import SIMULATION_FILES
 
 ARGS = ["--shape", "24", "32", "32", "--tilt-range", "-60", "60", "10", "--dose", "500",
@@ -16,8 +15,8 @@ ARGS = ["--shape", "24", "32", "32", "--tilt-range", "-60", "60", "10", "--dose"
 
 
 def _data(path):
-    with mrcfile.open(path, permissive=True) as m:
-        return np.array(m.data), float(m.voxel_size.x)
+    v = read_volume(path)
+    return v.data, v.voxel_size_A
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +33,15 @@ def test_simulate_writes_all_files(out_dir):
 def test_simulated_files_agree_with_each_other(out_dir):
     tilts, px = _data(out_dir / "tilts.mrc")
     assert tilts.shape == (13, 32, 32) and px == pytest.approx(4.5)
+    ts = read_tilt_series(out_dir / "tilts.mrc")  # angles and pixel size from the file itself
+    np.testing.assert_allclose(ts.angles_deg, np.arange(-60, 61, 10.0), atol=1e-4)
+    assert ts.pixel_size_A == pytest.approx(4.5)
     assert _data(out_dir / "tilts_even.mrc")[0].shape == tilts.shape
     labels, _ = _data(out_dir / "truth_labels.mrc")
     volume, _ = _data(out_dir / "truth_volume.mrc")
     assert labels.shape == volume.shape == (24, 32, 32)
-    assert set(np.unique(labels)) <= {0, 1, 2}
+    assert read_volume(out_dir / "truth_labels.mrc").is_labels
+    assert set(np.unique(labels)) <= {0, 1, 2} and volume.dtype == np.float32
     angles = read_angles(out_dir / "tilts.tlt")
     np.testing.assert_allclose(angles, np.arange(-60, 61, 10.0))
     with open(out_dir / "true_shifts.csv") as f:

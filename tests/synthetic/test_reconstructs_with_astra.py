@@ -5,18 +5,8 @@ import numpy as np
 import pytest
 
 from tomoml.cli import main
+from tomoml.io import read_tilt_series, read_volume
 from tomoml.reconstruct._astra import projector_2d
-
-
-def _read_mrc(path):
-    try:
-        from tomoml.io import read_volume
-    except ImportError:
-        import mrcfile
-
-        with mrcfile.open(path, permissive=True) as m:
-            return np.array(m.data)
-    return read_volume(path).data
 
 
 def _astra_slices(tilts, angles_deg, nz, algorithm, iterations=1, options=None):
@@ -54,12 +44,8 @@ def simulated(tmp_path_factory):
     rc = main(["simulate", str(out), "--phantom", "porous_particle", "--shape", "48", "48", "48",
                "--tilt-range", "-70", "70", "1", "--seed", "3"])
     assert rc == 0
-    import mrcfile
-
-    with mrcfile.open(out / "tilts.mrc", permissive=True) as m:
-        tilts = np.array(m.data, dtype=np.float32)
-    angles = np.loadtxt(out / "tilts.tlt")
-    return tilts, angles, _read_mrc(out / "truth_volume.mrc").astype(np.float32)
+    ts = read_tilt_series(out / "tilts.mrc", out / "tilts.tlt")
+    return ts.data, ts.angles_deg, read_volume(out / "truth_volume.mrc").data
 
 
 def test_simulated_series_reconstructs_with_astra_fbp_to_correlation_above_0_85(simulated):

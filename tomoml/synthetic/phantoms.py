@@ -214,7 +214,7 @@ def porous_particle(
     n_surface_particles: int = 16,
     surface_particle_radius: tuple[float, float] = (0.05, 0.09),
     matrix_density: float = 1.0,
-    particle_density: float = 3.0,
+    particle_density: float = 4.0,
     wall: float = 2.0,
     edge_sigma: float = 0.0,
 ) -> Phantom:

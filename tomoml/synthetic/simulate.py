@@ -286,30 +286,6 @@ def _json_safe(obj):
     return obj
 
 
-def _write_mrc_fallback(data: np.ndarray, path, *, voxel_size_A: float, force: bool) -> None:
-    """Plain MRC writer used only while ``tomoml.io.write_volume`` is unavailable."""
-    import mrcfile
-
-    from tomoml.io import atomic_path
-
-    arr = data.astype(np.int8) if np.issubdtype(data.dtype, np.integer) else data
-    with atomic_path(path, force=force) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
-        mrc.set_data(np.ascontiguousarray(arr))
-        mrc.voxel_size = voxel_size_A
-
-
-def _writers():
-    try:
-        from tomoml.io import write_tilt_series, write_volume
-    except ImportError:  # the io helpers are not there yet
-        def write_tilt_series(ts, path, *, force=False):
-            _write_mrc_fallback(ts.data, path, voxel_size_A=ts.pixel_size_A, force=force)
-
-        def write_volume(vol, path, *, force=False):
-            _write_mrc_fallback(vol.data, path, voxel_size_A=vol.voxel_size_A, force=force)
-    return write_tilt_series, write_volume
-
-
 def save_simulation(out_dir, sim: SimulatedSeries, phantom=None, *, force: bool = False,
                     extra: dict | None = None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Write a simulated series and its truth into a folder.
@@ -344,9 +320,15 @@ def save_simulation(out_dir, sim: SimulatedSeries, phantom=None, *, force: bool 
     from pathlib import Path
 
     from tomoml import __version__
-    from tomoml.io import atomic_path, check_output_path, write_angles, write_xf
+    from tomoml.io import (
+        atomic_path,
+        check_output_path,
+        write_angles,
+        write_tilt_series,
+        write_volume,
+        write_xf,
+    )
 
-    write_tilt_series, write_volume = _writers()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
