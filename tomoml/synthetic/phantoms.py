@@ -261,7 +261,7 @@ def porous_particle(
     Examples
     --------
     >>> p = porous_particle((64, 64, 64), seed=1)
-    >>> p.labels.max(), p.truth["euler_number"] == 1 + p.truth["n_pores"]
+    >>> int(p.labels.max()), p.truth["euler_number"] == 1 + p.truth["n_pores"]
     (2, True)
     """
     shape = _check_shape(shape)
