@@ -612,5 +612,7 @@ def make_phantom(name: str, shape=(128, 128, 128), *, seed: int = 0, **params) -
         ) from None
     try:
         return gen(shape, seed=seed, **params)
-    except TypeError as exc:  # an unknown keyword for this generator
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
         raise ConfigError(f"phantom {name!r}: {exc}") from None
