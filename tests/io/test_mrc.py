@@ -155,3 +155,44 @@ def test_garbage_file_is_input_error(tmp_path):
     path.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     with pytest.raises(InputError, match=r"garbage\.mrc: not an MRC file"):
         read_tilt_series(path, np.zeros(3))
+
+
+def _with_imod_extended_header(path, data, ext: bytes, exttyp: bytes, nint: int, nreal: int):
+    with mrcfile.new(path) as m:
+        m.set_data(data)
+        m.set_extended_header(np.frombuffer(ext, dtype="V1"))
+        m.header.exttyp = exttyp
+    raw = bytearray(path.read_bytes())
+    raw[128:132] = np.array([nint, nreal], "<i2").tobytes()
+    path.write_bytes(bytes(raw))
+
+
+def test_serialem_extended_header_gives_angles(tmp_path):
+    angles = np.array([-20.0, -10.01, 0.0, 9.99, 20.0])
+    rec = np.zeros((5, 8), np.uint8)  # nint = 8 bytes: tilt (2) + stage (4) + mag (2)
+    rec[:, :2] = np.round(angles * 100).astype("<i2")[:, None].view(np.uint8)
+    path = tmp_path / "serialem.st"
+    data = np.zeros((5, 4, 4), np.float32)
+    _with_imod_extended_header(path, data, rec.tobytes(), b"SERI", 8, 1 | 4 | 8)
+    ts = read_tilt_series(path)
+    np.testing.assert_allclose(ts.angles_deg, angles, atol=1e-9)
+
+
+def test_old_fei_agard_extended_header_gives_angles_and_pixel_size(tmp_path):
+    angles = np.linspace(-64, 64, 5)
+    rec = np.zeros((1024, 32), "<f4")  # old FEI: 1024 sections x 32 floats, no exttyp
+    rec[:5, 0] = angles
+    rec[:5, 11] = 4.2e-10  # pixel size in metres
+    path = tmp_path / "oldfei.mrc"
+    _with_imod_extended_header(path, np.zeros((5, 4, 4), np.float32), rec.tobytes(), b"", 0, 32)
+    ts = read_tilt_series(path)
+    np.testing.assert_allclose(ts.angles_deg, angles, atol=1e-5)
+    assert ts.pixel_size_A == pytest.approx(4.2, rel=1e-5)
+
+
+def test_extended_header_without_plausible_angles_is_ignored(tmp_path):
+    rec = np.zeros((3, 32), "<f4")  # all zero: no angles recorded
+    path = tmp_path / "zeros.mrc"
+    _with_imod_extended_header(path, np.zeros((3, 4, 4), np.float32), rec.tobytes(), b"", 0, 32)
+    with pytest.raises(InputError, match="no tilt angles"):
+        read_tilt_series(path)

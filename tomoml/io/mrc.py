@@ -27,7 +27,8 @@ from tomoml.errors import InputError, OutputError
 from tomoml.io._atomic import atomic_path
 from tomoml.io._common import MMAP_AUTO_BYTES, TiltMetadata, isotropic_size, require_file
 
-__all__ = ["MrcContents", "read_mrc", "write_mrc", "fei_extended_header", "read_fei_metadata"]
+__all__ = ["MrcContents", "read_mrc", "write_mrc", "fei_extended_header", "read_fei_metadata",
+           "read_imod_extended_metadata"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def read_fei_metadata(extended: bytes, exttyp: bytes, n_images: int,
     """
     from mrcfile.dtypes import get_ext_header_dtype
 
-    exttyp = bytes(exttyp).strip()
+    exttyp = bytes(exttyp).strip(b"\0 ")
     if exttyp not in (b"FEI1", b"FEI2") or n_images < 1:
         return None
     buf = bytes(extended)
@@ -173,6 +174,45 @@ def read_fei_metadata(extended: bytes, exttyp: bytes, n_images: int,
     tilt_axis = float(axis) if np.isfinite(axis) and abs(axis) <= 360 else None
     return TiltMetadata(angles_deg=angles, pixel_size_A=pixel_size_A, tilt_axis_deg=tilt_axis,
                         origin="FEI extended header")
+
+
+def read_imod_extended_metadata(extended: bytes, exttyp: bytes, nint: int, nreal: int,
+                                n_images: int, byte_order: str = "<") -> TiltMetadata | None:
+    """Tilt angles from the two older per-section extended headers IMOD reads.
+
+    - SerialEM (``exttyp`` ``SERI``): ``nint`` bytes per section, ``nreal`` bit flags; with
+      flag 1 the section starts with the tilt angle x 100 as a 16-bit integer.
+    - Agard / early FEI (``nint`` integers then ``nreal`` 32-bit floats per section, no
+      ``exttyp``): the first float is the alpha tilt in degrees; old FEI files (32 floats)
+      also hold the pixel size in metres as float 12.
+
+    Returns ``None`` unless the angles found are plausible (within ±90°, not all equal).
+    """
+    buf = bytes(extended)
+    pixel = None
+    # files from before exttyp existed: nint > 0 with flags in nreal is SerialEM's layout
+    if exttyp == b"SERI" or (exttyp == b"" and nint > 0 and nreal & 1):
+        if not nreal & 1 or nint < 2 or nint * n_images > len(buf):
+            return None
+        angles = np.ndarray((n_images,), dtype=byte_order + "i2", buffer=buf,
+                            strides=(nint,)).astype(np.float64) / 100.0
+        origin = "SerialEM extended header"
+    elif exttyp in (b"AGAR", b"") and nreal > 0 and 0 <= nint < 1024:
+        stride = 4 * (nint + nreal)
+        if stride * n_images > len(buf):
+            return None
+        angles = np.ndarray((n_images,), dtype=byte_order + "f4", buffer=buf, offset=4 * nint,
+                            strides=(stride,)).astype(np.float64)
+        if nreal >= 12:
+            pix = float(np.frombuffer(buf, byte_order + "f4", 1, 4 * (nint + 11))[0])
+            pixel = pix * 1e10 if np.isfinite(pix) and 0 < pix < 1e-6 else None
+        origin = "FEI/Agard extended header"
+    else:
+        return None
+    if not (np.isfinite(angles).all() and np.abs(angles).max() <= 90
+            and (n_images == 1 or np.ptp(angles) > 0)):
+        return None
+    return TiltMetadata(angles_deg=angles, pixel_size_A=pixel, origin=origin)
 
 
 def fei_extended_header(angles_deg, pixel_size_A: float, *, tilt_axis_deg: float | None = None,
@@ -285,9 +325,14 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool | None = None) -> MrcContent
             if m:
                 axis = float(m.group(1))
         fei = None
-        if int(h.nsymbt) > 0 and bytes(h.exttyp).strip() in (b"FEI1", b"FEI2"):
-            n_img = int(h.nz)
-            fei = read_fei_metadata(mrc.extended_header.tobytes(), bytes(h.exttyp), n_img, order)
+        exttyp = bytes(h.exttyp).strip(b"\0 ")
+        if int(h.nsymbt) > 0:
+            ext = mrc.extended_header.tobytes()
+            if exttyp in (b"FEI1", b"FEI2"):
+                fei = read_fei_metadata(ext, exttyp, int(h.nz), order)
+            else:
+                nint, nreal = (int(v) for v in imod[4:5].view(order + "i2"))
+                fei = read_imod_extended_metadata(ext, exttyp, nint, nreal, int(h.nz), order)
     finally:
         mrc.close()
     if is_labels and np.issubdtype(data.dtype, np.floating):
