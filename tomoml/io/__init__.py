@@ -11,9 +11,10 @@ from tomoml.io._atomic import atomic_path, check_output_path
 from tomoml.io._common import TiltMetadata, repair_nonfinite
 from tomoml.io.imod import XfTransforms, read_angles, read_xf, write_angles, write_xf
 from tomoml.io.mdoc import read_mdoc
+from tomoml.io.zarr_io import read_zarr, write_zarr
 
 __all__ = [
     "TiltMetadata", "XfTransforms", "atomic_path", "check_output_path", "read_angles",
     "read_mdoc", "read_tilt_series", "read_volume", "read_xf", "repair_nonfinite",
-    "write_angles", "write_tilt_series", "write_volume", "write_xf",
+    "read_zarr", "write_angles", "write_tilt_series", "write_volume", "write_xf", "write_zarr",
 ]
