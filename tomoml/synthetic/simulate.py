@@ -317,9 +317,9 @@ def save_simulation(out_dir, sim: SimulatedSeries, phantom=None, *, force: bool 
     dict
         The content written to ``simulate.json``.
     """
+    from importlib.metadata import PackageNotFoundError, version
     from pathlib import Path
 
-    from tomoml import __version__
     from tomoml.io import (
         atomic_path,
         check_output_path,
@@ -362,8 +362,12 @@ def save_simulation(out_dir, sim: SimulatedSeries, phantom=None, *, force: bool 
         with atomic_path(out / "true_shifts.csv", force=force) as tmp:
             tmp.write_text("".join(rows))
 
+    try:
+        tomoml_version = version("tomoml")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        tomoml_version = "unknown"
     record: dict[str, Any] = {
-        "tomoml_version": __version__,
+        "tomoml_version": tomoml_version,
         **(extra or {}),
         "simulation": sim.params,
         "true_tilt_axis_deg": sim.true_tilt_axis_deg,
