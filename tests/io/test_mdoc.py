@@ -72,3 +72,13 @@ def test_explicit_tilt_axis_overrides_the_mdoc(tmp_path):
     ts = read_tilt_series(stack, tilt_axis_deg=0.0)
     assert ts.tilt_axis_deg == 0.0
     assert ts.pixel_size_A == 3.0  # the header's pixel size wins over the mdoc's
+
+
+def test_mdoc_given_as_angles_overrides_the_file(tmp_path):
+    data = np.zeros((3, 4, 4), np.float32)
+    stack = write_mrc(data, tmp_path / "other_name.mrc", voxel_size_A=1.0)
+    mdoc = tmp_path / "session.mdoc"
+    mdoc.write_text(_MDOC.format(axis="-3.5"))
+    ts = read_tilt_series(stack, mdoc)
+    np.testing.assert_allclose(ts.angles_deg, [0.0012, 3.0015, -2.9987])
+    assert (ts.tilt_axis_deg, ts.pixel_size_A) == (-3.5, pytest.approx(2.17))

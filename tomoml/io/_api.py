@@ -126,8 +126,9 @@ def read_tilt_series(path: str | os.PathLike, angles=None, *, pixel_size_A: floa
         ``.mrc .st .ali .preali .mrcs .map`` (MRC), ``.tif .tiff``, ``.dm3 .dm4``, ``.zarr``,
         or a folder of 2D ``.dm3``/``.dm4`` images (one per tilt).
     angles : path-like or (n,) array_like, optional
-        Tilt angles in degrees: an IMOD ``.tlt``/``.rawtlt`` file or an array. When given they
-        override any angles in the file. When left out they come from the file's own
+        Tilt angles in degrees: an IMOD ``.tlt``/``.rawtlt`` file, a SerialEM ``.mdoc`` (its
+        pixel size and tilt axis are used too) or an array. When given they override any
+        angles in the file. When left out they come from the file's own
         metadata (FEI extended header of an MRC, DigitalMicrograph tags, a TIFF or Zarr written
         by tomoml), else from a SerialEM ``<stack>.mdoc`` beside the stack.
     pixel_size_A : float, optional
@@ -172,9 +173,17 @@ def read_tilt_series(path: str | os.PathLike, angles=None, *, pixel_size_A: floa
                          f"got {data.ndim}D data of shape {tuple(data.shape)}")
     from tomoml.io.mdoc import find_mdoc, read_mdoc
 
-    mdoc_path = find_mdoc(p)
-    if mdoc_path is not None:
-        found.append(read_mdoc(mdoc_path))
+    if isinstance(angles, (str, os.PathLike)) and Path(angles).suffix.lower() == ".mdoc":
+        # an .mdoc given as the angles: its angles, pixel size and axis come first
+        given = read_mdoc(angles)
+        if given.angles_deg is None:
+            raise InputError(f"{angles}: the .mdoc holds no TiltAngle entries")
+        found.insert(0, given)
+        angles = None
+    else:
+        mdoc_path = find_mdoc(p)
+        if mdoc_path is not None:
+            found.append(read_mdoc(mdoc_path))
     found = [m for m in found if m is not None]
     ang, ang_src = _resolve_angles(angles, p, found)
     if ang.size != data.shape[0]:
