@@ -54,10 +54,10 @@ def _drop_unsupported(plotter: pv.Plotter) -> list:
     """Hide 2D actors vtk.js cannot draw (rulers, text); return them to restore later."""
     hidden = []
     for ren in plotter.renderers:
-        for actor in list(ren.GetActors2D()) if hasattr(ren, "GetActors2D") else []:
-            if actor.GetVisibility():
-                actor.VisibilityOff()
-                hidden.append(actor)
+        for prop in list(ren.GetViewProps()):
+            if prop.IsA("vtkActor2D") and prop.GetVisibility():
+                prop.VisibilityOff()
+                hidden.append(prop)
     return hidden
 
 

@@ -27,7 +27,13 @@ from tomoml.render.meshes import (
     label_surfaces,
     to_image_data,
 )
-from tomoml.render.scenes import _add_scale_bar, _is_light, _label_lut, is_label_data
+from tomoml.render.scenes import (
+    _add_scale_bar,
+    _is_light,
+    _label_lut,
+    is_label_data,
+    prepare_offscreen,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyvista as pv
@@ -94,6 +100,8 @@ def build_viewer(data: Volume | np.ndarray, *, voxel_size_A: float | None = None
     """
     import pyvista as pv
 
+    if off_screen:
+        prepare_offscreen()
     arr, vs, origin = _unpack(data, voxel_size_A)
     as_labels = is_label_data(arr, labels)
     select = list(labels) if (labels is not None and not isinstance(labels, bool)) else None
