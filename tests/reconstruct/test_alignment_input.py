@@ -45,7 +45,7 @@ def test_xf_shifts_are_undone(series_and_shifts):
     fixed = reconstruct(raw, "sirt", iterations=5, xf=xf).data
     unfixed = reconstruct(raw, "sirt", iterations=5).data
     assert corr(fixed, ref) > 0.99
-    assert corr(unfixed, ref) < corr(fixed, ref) - 0.05
+    assert corr(unfixed, ref) < corr(fixed, ref) - 0.02
 
 
 def test_tilt_axis_rotation_from_xf_is_undone(series_and_shifts):
