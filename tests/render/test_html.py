@@ -8,8 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
-
-from tests.render.conftest import ball
+from render_volumes import ball
 
 pytest.importorskip("trame_vtk", reason="HTML scenes need trame-vtk")
 

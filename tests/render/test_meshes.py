@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pyvista as pv
+from render_volumes import ball, gaussian_blob
 
-from tests.render.conftest import ball, gaussian_blob
 from tomoml.data import Volume
 from tomoml.errors import OutputError
 from tomoml.render import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from render_volumes import ball, gaussian_blob
 
-from tests.render.conftest import ball, gaussian_blob
 from tomoml.errors import ConfigError, OutputError
 from tomoml.render import label_color, render_png
 from tomoml.render.scenes import nice_length
