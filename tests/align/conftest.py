@@ -60,3 +60,23 @@ def stem_axis_series() -> Simulated:
 def gauge_rmse():
     """:func:`gauge_free_rmse`, as a fixture (test modules here are not a package)."""
     return gauge_free_rmse
+
+
+@pytest.fixture(scope="session")
+def bead_series() -> Simulated:
+    """A faint particle with 12 gold beads (dense 1.5-voxel balls) around it."""
+    from tomoml.synthetic import porous_particle, simulate_tilt_series
+
+    n, n_tilts, axis = 64, 41, -2.5
+    rng = np.random.default_rng(11)
+    vol = 0.3 * porous_particle((n, n, n), seed=11, radius=18).volume
+    zz, yy, xx = np.mgrid[:n, :n, :n] - (n - 1) / 2
+    for _ in range(12):
+        r, phi = rng.uniform(8, 22), rng.uniform(0, 2 * np.pi)
+        bz, bx, by = r * np.sin(phi), r * np.cos(phi), rng.uniform(-20, 20)
+        vol[(zz - bz) ** 2 + (yy - by) ** 2 + (xx - bx) ** 2 <= 1.5**2] = 8.0
+    angles = np.linspace(-60, 60, n_tilts)
+    shifts = rng.uniform(-8, 8, size=(n_tilts, 2))
+    sim = simulate_tilt_series(vol, angles_deg=angles, shifts_dydx=shifts, tilt_axis_deg=axis,
+                               dose=5000.0, seed=11)
+    return Simulated(vol, sim.ideal, sim.tilts, shifts, axis)

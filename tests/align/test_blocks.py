@@ -100,3 +100,30 @@ def test_cli_align_writes_stack_and_xf_and_refuses_overwrite(tmp_path, small_axi
     ali = tio.read_tilt_series(tmp_path / "t.ali", tmp_path / "t.tlt")
     assert ali.shape == s.raw.shape
     assert main(args) != 0  # exists, no --force
+
+
+def test_fiducial_alignment_recovers_shifts_and_axis(bead_series, gauge_rmse):
+    from tomoml.align import align
+
+    s = bead_series
+    r = align(s.raw, method="fiducials")
+    assert gauge_rmse(r.shifts_dydx, s.shifts_dydx, s.raw.angles_deg) <= 0.3
+    assert abs(r.tilt_axis_deg - s.axis_deg) <= 0.3
+
+
+def test_detect_fiducials_finds_a_bead_to_a_tenth_of_a_pixel():
+    from tomoml.align.fiducials import detect_fiducials
+
+    yy, xx = np.mgrid[:48, :48]
+    img = 0.05 * _texture(48) + 5 * np.exp(-((yy - 20.3) ** 2 + (xx - 30.6) ** 2) / (2 * 1.5**2))
+    found = detect_fiducials(img, bead_radius_px=2.0)
+    assert found.shape == (1, 2)
+    assert np.allclose(found[0], (20.3, 30.6), atol=0.1), found
+
+
+def test_fiducial_alignment_without_beads_is_an_input_error(small_axis_series):
+    from tomoml.align.fiducials import solve_fiducial_alignment
+    from tomoml.errors import InputError
+
+    with pytest.raises(InputError, match="beads"):
+        solve_fiducial_alignment(np.zeros((1, 41, 2)), small_axis_series.raw.angles_deg, (64, 64))
