@@ -430,11 +430,13 @@ def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
     if len(d) != 3 or min(d) < 0:
         raise ConfigError(f"depth must be one or three voxel counts >= 0, got {depth}")
     # dask needs every chunk at least as deep as the overlap
-    small = [ax for ax in range(3) if d[ax] and min(arr.chunks[ax]) < d[ax]
-             and arr.shape[ax] > d[ax]]
-    if small:
-        arr = arr.rechunk(tuple(max(max(arr.chunks[ax]), d[ax]) if ax in small else
-                                arr.chunks[ax] for ax in range(3)))
+    from dask.array.overlap import ensure_minimum_chunksize
+
+    fixed = tuple(ensure_minimum_chunksize(d[ax], arr.chunks[ax])
+                  if d[ax] and arr.shape[ax] > d[ax] else
+                  ((arr.shape[ax],) if d[ax] else arr.chunks[ax]) for ax in range(3))
+    if fixed != arr.chunks:
+        arr = arr.rechunk(fixed)
     out_dtype = np.dtype(dtype) if dtype is not None else arr.dtype
     result = arr.map_overlap(fn, depth=dict(enumerate(d)), boundary=boundary, trim=True,
                              dtype=out_dtype, meta=np.empty((0, 0, 0), out_dtype))
