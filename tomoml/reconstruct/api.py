@@ -84,7 +84,6 @@ def reconstruct(
     out: np.ndarray | None = None,
     callback: Callable[[int, int, float], None] | None = None,
     return_info: bool = False,
-    seed: int = 0,
 ) -> Volume | tuple[Volume, ReconstructionInfo]:
     """Reconstruct a volume from a tilt series.
 
@@ -135,14 +134,12 @@ def reconstruct(
         ``residual`` is ``||A x - p||`` of that slab (absolute).
     return_info : bool
         Also return a :class:`ReconstructionInfo` (residual history, timing, engine).
-    seed : int
-        Seed of the power iteration that sizes TV's steps (results are deterministic).
 
     Returns
     -------
     Volume
         ``(nz, ny, nx)`` float32 densities, voxel size = the tilt series' pixel size. With
-        ``return_info=True``: ``(volume, info)``.
+        ``return_info=True``: ``(volume, info)``. Deterministic: same inputs, same volume.
 
     Examples
     --------
@@ -211,8 +208,7 @@ def reconstruct(
         slab = shape[1]
     elif dev == "cuda":
         vol, residuals = _reconstruct_cuda(tilts, geometry, method, iterations, filter, padding,
-                                           relaxation, nonnegative, tv_weight, mask, callback,
-                                           seed)
+                                           relaxation, nonnegative, tv_weight, mask, callback)
         if out is not None:
             out[...] = vol
             vol = out
@@ -220,7 +216,7 @@ def reconstruct(
     else:
         vol, residuals, slab = _reconstruct_cpu(tilts, geometry, method, iterations, filter,
                                                 padding, relaxation, nonnegative, tv_weight, mask,
-                                                callback, slab_size, memory_gb, out, seed)
+                                                callback, slab_size, memory_gb, out)
     seconds = time.perf_counter() - t0
     if residuals.size:
         log.info("%s: %d iterations, relative residual %.4g -> %.4g, %.1f s", method,
@@ -251,7 +247,7 @@ def _tv_scale(fbp_volume: np.ndarray) -> float:
 
 
 def _reconstruct_cpu(tilts, geometry, method, iterations, filter, padding, relaxation,
-                     nonnegative, tv_weight, mask, callback, slab_size, memory_gb, out, seed):
+                     nonnegative, tv_weight, mask, callback, slab_size, memory_gb, out):
     from tomoml._progress import bar
     from tomoml.reconstruct.fbp import fbp
     from tomoml.reconstruct.iterative import cgls, sirt
@@ -332,7 +328,7 @@ def _reconstruct_cpu(tilts, geometry, method, iterations, filter, padding, relax
 
 
 def _reconstruct_cuda(tilts, geometry, method, iterations, filter, padding, relaxation,
-                      nonnegative, tv_weight, mask, callback, seed):
+                      nonnegative, tv_weight, mask, callback):
     from tomoml._progress import bar
     from tomoml.reconstruct.astra_cuda import AstraCudaOperator, run_astra_cuda_algorithm
     from tomoml.reconstruct.fbp import fbp
