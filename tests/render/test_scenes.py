@@ -7,7 +7,7 @@ import pytest
 from render_volumes import ball, gaussian_blob
 
 from tomoml.errors import ConfigError, OutputError
-from tomoml.render import label_color, render_png
+from tomoml.render import LABEL_COLORS, label_color, render_png
 from tomoml.render.scenes import nice_length
 
 SHAPE = (48, 48, 48)  # (z, y, x)
@@ -112,3 +112,19 @@ def test_render_png_refuses_existing_output_and_bad_options(tmp_path, off_centre
         render_png(off_centre_ball, tmp_path / "y.png", view="top")
     with pytest.raises(ConfigError, match="clip"):
         render_png(off_centre_ball, tmp_path / "y.png", clip="w")
+
+
+def test_many_labels_are_drawn_as_one_mesh_with_label_colours(tmp_path):
+    labels = np.zeros(SHAPE, np.uint16)
+    k = 0
+    for z in range(5, 44, 8):
+        for y in range(5, 44, 8):
+            for x in range(5, 44, 8):
+                k += 1
+                labels[z - 2:z + 2, y - 2:y + 2, x - 2:x + 2] = k
+    assert k > 64
+    img = _read_rgb(render_png(labels, tmp_path / "many.png", voxel_size_A=10, view="xy",
+                               size=(256, 256), scale_bar=False, axes=False, smooth=0))
+    # Looking down z, the front layer (largest z) is visible: its labels' colours show.
+    shown = {i for i in range(1, len(LABEL_COLORS) + 1) if _object_pixels(img, i).mean() > 1e-3}
+    assert len(shown) >= 8

@@ -199,7 +199,8 @@ def label_surfaces(labels: Volume | np.ndarray, voxel_size_A: float | None = Non
         if box is None:
             continue
         # One voxel of background around the box closes the surface at the volume border.
-        mask = np.pad(arr[box] == lab, 1).view(np.uint8)
+        mask = np.zeros(tuple(b.stop - b.start + 2 for b in box), dtype=np.uint8)
+        np.equal(arr[box], lab, out=mask[1:-1, 1:-1, 1:-1].view(bool))
         start_zyx = [s.start - 1 for s in box]
         origin_xyz = tuple(origin[2 - a] / 10.0 + start_zyx[2 - a] * vs_nm for a in range(3))
         surf = _contour(mask, 0.5, vs_nm, origin_xyz)

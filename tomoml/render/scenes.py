@@ -33,6 +33,7 @@ from tomoml.render.meshes import (
     iso_surface,
     label_color,
     label_surfaces,
+    merge_label_surfaces,
     to_image_data,
 )
 
@@ -45,6 +46,7 @@ __all__ = ["VIEWS", "build_scene", "render_png", "save_png", "nice_length",
 log = logging.getLogger(__name__)
 
 VIEWS = ("iso", "xy", "xz", "yz")
+_MAX_ACTORS = 64  # above this many labels, surfaces are drawn as one coloured mesh
 _AXES = {"x": 0, "y": 1, "z": 2}
 
 
@@ -247,6 +249,17 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
             if meshes is None:
                 meshes = label_surfaces(arr, vs, origin_A=origin, select=select,
                                         smooth_iterations=smooth, decimate=decimate)
+            if as_labels and len(meshes) > _MAX_ACTORS:
+                # Thousands of objects (instance labels): one actor with per-vertex colours
+                # renders (and exports to HTML) far faster than one actor per object.
+                merged = merge_label_surfaces(meshes)
+                if clip_plane is not None:
+                    merged = merged.clip(normal=clip_plane[0], origin=clip_plane[1])
+                if merged.n_cells:
+                    plotter.add_mesh(merged, scalars="RGB", rgb=True, opacity=opacity,
+                                     smooth_shading=True, name="labels")
+                    n_drawn += 1
+                meshes = {}
             for lab, mesh in meshes.items():
                 if clip_plane is not None:
                     mesh = mesh.clip(normal=clip_plane[0], origin=clip_plane[1])
@@ -255,7 +268,7 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
                                      opacity=opacity,
                                      smooth_shading=True, name=f"label {lab}")
                     n_drawn += 1
-            if not meshes:
+            if n_drawn == 0 and as_labels:
                 log.warning("no labels to draw (the volume is all background)")
         else:
             level = default_iso_level(arr) if iso is None else float(iso)
