@@ -128,3 +128,22 @@ def test_many_labels_are_drawn_as_one_mesh_with_label_colours(tmp_path):
     # Looking down z, the front layer (largest z) is visible: its labels' colours show.
     shown = {i for i in range(1, len(LABEL_COLORS) + 1) if _object_pixels(img, i).mean() > 1e-3}
     assert len(shown) >= 8
+
+
+@pytest.mark.parametrize(("voxel_A", "title"), [(10.0, "10 nm"), (20.0, "20 nm"), (100, "100 nm")])
+def test_scale_bar_is_a_round_length_in_nm(off_centre_ball, voxel_A, title):
+    from tomoml.render import build_scene
+
+    plotter = build_scene(off_centre_ball, voxel_size_A=voxel_A, size=(64, 64))
+    try:
+        titles = [p.GetTitle() for p in plotter.renderer.GetViewProps()
+                  if p.IsA("vtkAxisActor2D")]
+    finally:
+        plotter.close()
+    assert titles == [title]  # the box is 47 voxels: 47, 94 and 470 nm wide
+
+
+def test_bounds_axes_render_with_nm_titles(tmp_path, off_centre_ball):
+    out = render_png(off_centre_ball, tmp_path / "b.png", voxel_size_A=10, size=(200, 150),
+                     bounds_axes=True)
+    assert _read_rgb(out).std() > 5

@@ -67,6 +67,7 @@ def render_command(
                                   "fraction F of the box (default 0.5), e.g. --clip z:0.5."),
     no_surface: bool = typer.Option(False, "--no-surface",
                                     help="Draw no surfaces (with --volume or --slices)."),
+    bounds: bool = typer.Option(False, "--bounds", help="Label the box edges with axes in nm."),
     size: str = typer.Option("1024x768", "--size", metavar="WxH", help="Image size in pixels."),
     force: bool = FORCE_OPTION,
 ) -> None:
@@ -97,7 +98,7 @@ def render_command(
     as_labels = vol.is_labels
     options = dict(labels=True if as_labels else False, iso=iso, view=view, volume=volume,
                    slices=slices, clip=clip, smooth=smooth, decimate=decimate,
-                   surfaces=not no_surface)
+                   surfaces=not no_surface, bounds_axes=bounds)
     # Mesh once; the PNG, the HTML scene and the mesh file share the surfaces.
     surf = None
     if not no_surface:

@@ -158,7 +158,7 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
                 smooth: int = 20, decimate: float = 0.0, opacity: float = 1.0,
                 view: str = "iso", size: tuple[int, int] = (1024, 768),
                 background: str = "white", scale_bar: bool = True, axes: bool = True,
-                off_screen: bool = True,
+                bounds_axes: bool = False, off_screen: bool = True,
                 meshes: Mapping[int, pv.PolyData] | pv.PolyData | None = None) -> pv.Plotter:
     """Assemble a PyVista scene of a density or label volume.
 
@@ -199,6 +199,8 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
         Draw a ruler of round length in nm.
     axes : bool
         Draw the x/y/z orientation widget.
+    bounds_axes : bool
+        Draw labelled axes along the box edges, ticks in nm.
     off_screen : bool
         Render without a window.
     meshes : dict of int to PolyData, or PolyData, optional
@@ -314,6 +316,9 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
         _add_scale_bar(plotter, bounds, view, fg)
     if axes:
         plotter.add_axes(color=fg)
+    if bounds_axes:
+        plotter.show_bounds(bounds=bounds, xtitle="x (nm)", ytitle="y (nm)", ztitle="z (nm)",
+                            color=fg, fmt="%.0f", location="outer")
     _set_view(plotter, view)
     return plotter
 
