@@ -144,7 +144,7 @@ def check_tilt_series(tilts: TiltSeries) -> None:
 
 def align(tilts: TiltSeries, *, method: str = "projmatch", estimate_axis: bool = True,
           axis_hint_deg: float | None = None, max_shift: float | None = None,
-          iterations: int = 10, thickness: int | None = None, residual_iterations: int = 30,
+          iterations: int = 20, thickness: int | None = None, residual_iterations: int = 30,
           seed: int | None = 0) -> AlignmentResult:
     """Align a single-axis tilt series: per-tilt shifts and the tilt-axis angle.
 

@@ -27,7 +27,7 @@ def align_command(
                                     "handedness (e.g. 90 when the axis runs along x)."),
     max_shift: float = typer.Option(None, "--max-shift",
                                     help="Largest shift between neighbouring tilts, pixels."),
-    iterations: int = typer.Option(10, "--iterations", "-n",
+    iterations: int = typer.Option(20, "--iterations", "-n",
                                    help="Most projection-matching rounds per binning level."),
     thickness: int = typer.Option(None, "--thickness",
                                   help="Reconstruction thickness for matching, pixels."),
