@@ -167,13 +167,18 @@ def porosity(labels: np.ndarray, *, envelope: np.ndarray | None = None) -> dict:
         ``phase_fractions`` (label -> fraction) and ``phase_voxels`` (label -> count).
     """
     labels = as_labels(labels)
-    if envelope is not None:
-        if envelope.shape != labels.shape:
-            raise InputError(f"envelope shape {envelope.shape} != labels shape {labels.shape}")
-        values = labels[envelope]
-    else:
-        values = labels.reshape(-1)
-    counts = np.bincount(values.astype(np.int64, copy=False)) if values.size else np.zeros(1, int)
+    if envelope is not None and envelope.shape != labels.shape:
+        raise InputError(f"envelope shape {envelope.shape} != labels shape {labels.shape}")
+    counts = np.zeros(1, np.int64)
+    for z0 in range(0, labels.shape[0], _SLAB):  # slab-wise: no full-size int64 copy
+        block = labels[z0:z0 + _SLAB]
+        values = block[envelope[z0:z0 + _SLAB]] if envelope is not None else block.reshape(-1)
+        c = np.bincount(values.astype(np.intp, copy=False))
+        if c.size > counts.size:
+            c[:counts.size] += counts
+            counts = c
+        else:
+            counts[:c.size] += c
     total = int(counts.sum())
     if total == 0:
         raise InputError("porosity: the envelope holds no voxels")

@@ -33,6 +33,7 @@ from tomoml.analyze.topology import (
     connected_components,
     connectivity_density,
     euler_characteristic,
+    euler_number,
     percolation,
 )
 from tomoml.analyze.transport import diffusive_tortuosity, geometric_tortuosity
@@ -344,8 +345,9 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
         topo = {}
         for name, mask in (("solid", solid), ("pore", pores)):
             comps, lab_cc = connected_components(mask, vs, return_labels=True)
-            entry = euler_characteristic(mask)
-            entry.update({k: v for k, v in connectivity_density(mask, vs).items()
+            chi = euler_number(mask)
+            entry = euler_characteristic(mask, objects=comps["count"], chi=chi)
+            entry.update({k: v for k, v in connectivity_density(mask, vs, chi=chi).items()
                           if k != "euler_characteristic"})
             entry["components"] = comps
             entry["percolation"] = percolation(mask, component_labels=lab_cc)

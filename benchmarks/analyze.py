@@ -1,0 +1,152 @@
+"""Benchmark: full morphology analysis of a large label volume, per metric, with references.
+
+A gyroid sponge (porosity 0.5, period ``--period`` voxels) is analysed metric by metric with
+``tomoml.analyze.analyze``; each metric runs on its own so its wall time and its peak traced
+memory (``tracemalloc``: numpy reports its buffers to it) are its own. The process's peak
+resident memory (``resource.getrusage``) is printed at the end.
+
+References in the same process, where tomoml wraps or replaces a library routine:
+- Euler characteristic: tomoml's slice-wise cell count vs ``skimage.measure.euler_number``;
+- surface area: tomoml's slab-chunked smoothed marching cubes vs one unchunked
+  ``skimage.measure.marching_cubes`` + ``mesh_surface_area`` on the whole smoothed volume;
+- local thickness: tomoml (porespy ``dt`` with uint8 indices) vs porespy's default call
+  (float output).
+References run on ``--ref-size`` (default 256^3) to keep the run short.
+
+The machine is shared by several processes: wall times are noisy (the 1-minute load average is
+printed). Timed set: every metric except those named with ``--skip`` (default: the diffusive
+tortuosity, a finite-difference solve with one unknown per pore voxel, and the skeleton,
+Lee thinning in pure scikit-image; both are timed separately on ``--ref-size``).
+
+    python benchmarks/analyze.py                  # 512^3, about 2 minutes of analysis
+    python benchmarks/analyze.py --size 128       # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def gyroid_labels(n: int, period: float) -> np.ndarray:
+    """uint8 gyroid (solid = 1) built slab by slab in float32; porosity 0.5 by symmetry."""
+    k = np.float32(2 * np.pi / period)
+    a = np.arange(n, dtype=np.float32) * k
+    sy, cy = np.sin(a)[:, None], np.cos(a)[:, None]
+    sx, cx = np.sin(a)[None, :], np.cos(a)[None, :]
+    out = np.empty((n, n, n), np.uint8)
+    for z in range(n):
+        sz, cz = np.sin(a[z]), np.cos(a[z])
+        f = sx * cy + sy * cz + sz * cx
+        out[z] = f > 0
+    return out
+
+
+def timed(fn, *args, **kwargs):
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    dt = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return result, dt, peak / 2 ** 30
+
+
+def main() -> None:
+    from tomoml.analyze import METRICS, analyze
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--period", type=float, default=32.0)
+    ap.add_argument("--ref-size", type=int, default=128)
+    ap.add_argument("--skip", default="tortuosity,diffusive_tortuosity,skeleton",
+                    help="metrics left out of the timed set (comma-separated)")
+    ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--json", help="write the figures to this JSON file")
+    args = ap.parse_args()
+
+    skip = {s for s in args.skip.split(",") if s}
+    timed_set = [m for m in METRICS if m not in skip]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    labels = gyroid_labels(args.size, args.period)
+    n = args.size
+    print(f"gyroid {n}^3, period {args.period:g} voxels, porosity "
+          f"{1 - labels.mean():.4f}; timed set: {', '.join(timed_set)}")
+    rows = []
+    total = 0.0
+    for metric in timed_set:
+        _, dt, peak = timed(analyze, labels, voxel_size_A=10.0, metrics=[metric])
+        total += dt
+        rows.append({"metric": metric, "size": n, "seconds": round(dt, 2),
+                     "peak_traced_GiB": round(peak, 2)})
+        print(f"  {metric:22s} {dt:7.2f} s   peak traced {peak:5.2f} GiB", flush=True)
+    print(f"TOTAL {n}^3 timed set: {total:.1f} s (target <= 120 s)")
+    results = {"size": n, "period": args.period, "timed_set": timed_set, "rows": rows,
+               "total_s": round(total, 1)}
+
+    if not args.no_reference:
+        import porespy as ps
+        from scipy import ndimage as ndi
+        from skimage import measure
+
+        from tomoml.analyze import euler_number, local_thickness, surface_area
+
+        m = args.ref_size
+        ref = gyroid_labels(m, args.period).astype(bool)
+        print(f"references at {m}^3")
+        refs = []
+        for metric in sorted(skip):
+            _, dt, peak = timed(analyze, ref.astype(np.uint8), voxel_size_A=10.0,
+                                metrics=[metric])
+            refs.append({"what": f"{metric} (outside the timed set)", "tomoml_s": round(dt, 2),
+                         "tomoml_peak_GiB": round(peak, 2)})
+            print(f"  {metric:22s} {dt:7.2f} s   peak traced {peak:5.2f} GiB", flush=True)
+        a, ta, pa = timed(euler_number, ref)
+        b, tb, pb = timed(measure.euler_number, ref, connectivity=3)
+        assert a == b, (a, b)
+        refs.append({"what": "Euler characteristic vs skimage.measure.euler_number",
+                     "tomoml_s": round(ta, 2), "reference_s": round(tb, 2),
+                     "tomoml_peak_GiB": round(pa, 2), "reference_peak_GiB": round(pb, 2),
+                     "agree": True})
+        print(f"  euler: tomoml {ta:.2f} s / skimage {tb:.2f} s (same value {a})", flush=True)
+
+        def whole_mc(mask):
+            f = ndi.gaussian_filter(mask.astype(np.float32), 0.8, mode="nearest")
+            v, fc, _, _ = measure.marching_cubes(f, 0.5)
+            return measure.mesh_surface_area(v, fc)
+
+        sa, ts, ps_ = timed(surface_area, ref)
+        sb, tb, pb = timed(whole_mc, ref)
+        refs.append({"what": "surface area vs one unchunked skimage marching_cubes",
+                     "tomoml_s": round(ts, 2), "reference_s": round(tb, 2),
+                     "tomoml_peak_GiB": round(ps_, 2), "reference_peak_GiB": round(pb, 2),
+                     "relative_difference": abs(sa["area_vox2"] - sb) / sb})
+        print(f"  surface: tomoml {ts:.2f} s {ps_:.2f} GiB / skimage {tb:.2f} s {pb:.2f} GiB "
+              f"(areas differ by {abs(sa['area_vox2'] - sb) / sb:.1e})", flush=True)
+        la, tl, pl = timed(local_thickness, ref)
+        lb, tr, pr = timed(ps.filters.local_thickness, ref)
+        agree = bool(np.array_equal(la, (2 * lb).astype(np.uint16)))
+        refs.append({"what": "local thickness vs porespy.filters.local_thickness default",
+                     "tomoml_s": round(tl, 2), "reference_s": round(tr, 2),
+                     "tomoml_peak_GiB": round(pl, 2), "reference_peak_GiB": round(pr, 2),
+                     "output_dtype": f"{la.dtype} vs {lb.dtype}", "agree": agree})
+        print(f"  local thickness: tomoml {tl:.2f} s {pl:.2f} GiB ({la.dtype}) / porespy "
+              f"{tr:.2f} s {pr:.2f} GiB ({lb.dtype}); identical: {agree}", flush=True)
+        results["references"] = refs
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    print(f"peak resident memory of the process: {peak_rss:.2f} GiB")
+    results["peak_rss_GiB"] = round(peak_rss, 2)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
