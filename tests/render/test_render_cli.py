@@ -26,7 +26,8 @@ def test_render_writes_png_and_mesh_in_nm(tmp_path, label_file, capsys):
     assert png.stat().st_size > 1000
     surf = pv.read(mesh)
     assert surf.area == pytest.approx(4 * np.pi * 0.9 ** 2 * 100, rel=0.03)  # r = 9 nm
-    assert "image:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "image:" in out and "label 1:" in out and "nm²" in out
 
 
 def test_render_density_with_iso_and_html(tmp_path, capsys):

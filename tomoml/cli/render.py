@@ -37,6 +37,19 @@ def _parse_size(size: str) -> tuple[int, int]:
     return w, h
 
 
+def _summarise(surf, as_labels: bool) -> None:
+    """One line per surface: triangles, area (nm²) and enclosed volume (nm³)."""
+    if as_labels:
+        for k, m in surf.items():
+            echo(f"label {k}: {m.n_cells} triangles, area {m.area:.6g} nm², "
+                 f"enclosed volume {abs(m.volume):.6g} nm³")
+        if not surf:
+            echo("no labels: the volume is all background")
+    else:
+        level = float(surf.field_data["iso_level"][0])
+        echo(f"iso-surface at {level:.6g}: {surf.n_cells} triangles, area {surf.area:.6g} nm²")
+
+
 @app.command("render")
 def render_command(
     input: Path = typer.Argument(..., help="Label or density volume (MRC/TIFF/Zarr)."),
@@ -106,6 +119,8 @@ def render_command(
             surf = label_surfaces(vol, smooth_iterations=smooth, decimate=decimate)
         else:
             surf = make_iso(vol, iso, decimate=decimate)
+    if surf is not None:
+        _summarise(surf, as_labels)
     plotter = build_scene(vol, size=width_height, off_screen=True, meshes=surf, **options)
     try:
         save_png(plotter, output, force=force)
