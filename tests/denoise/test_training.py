@@ -1,0 +1,118 @@
+"""Patch sampling, flips-only augmentation, validation split, early stopping, seeding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _ramp(n: int = 20) -> np.ndarray:
+    # Unique values with known steps: +n*n along z, +n along y, +1 along x.
+    return np.arange(n**3, dtype=np.float32).reshape(n, n, n)
+
+
+def test_augmentation_is_flips_only_all_eight_and_never_a_rotation():
+    from tomoml.denoise.n2n import pair_batches
+
+    n = 20
+    v = _ramp(n)
+    make = pair_batches(v, v + 0.5, (8, 8, 8))
+    x, y, _ = make(np.random.default_rng(0), (slice(0, n),) * 3, 64, True)
+    seen = set()
+    for p in x[:, 0]:
+        # A rotation would swap axes: the steps along each axis would change size.
+        for axis, step in enumerate((n * n, n, 1)):
+            assert set(np.unique(np.abs(np.diff(p, axis=axis)))) == {step}
+        seen.add(tuple(np.sign(np.diff(p, axis=a).flat[0]) < 0 for a in range(3)))
+    assert len(seen) == 8  # every combination of z, y, x flips occurs
+    # The target is the other half at the same place with the same flips.
+    assert np.allclose(np.abs(y - x), 0.5)
+
+
+def test_validation_slab_is_disjoint_from_training_patches():
+    from tomoml.denoise.training import random_corners, split_regions
+
+    regions = split_regions((40, 64, 48), (16, 16, 16), 0.2)
+    assert regions.axis == 1
+    assert regions.train[1] == slice(0, 48) and regions.val[1] == slice(48, 64)
+    corners = random_corners(np.random.default_rng(0), regions.train, (16, 16, 16), 500)
+    assert corners[:, 1].max() + 16 <= 48  # no training patch reaches the validation slab
+    assert corners.min() >= 0 and (corners + 16 <= np.array([40, 64, 48])).all()
+
+
+def test_too_small_volume_trains_without_validation():
+    from tomoml.denoise.training import split_regions
+
+    assert split_regions((16, 24, 16), (16, 16, 16), 0.1).val is None
+
+
+def test_patch_is_fitted_to_a_thin_volume():
+    from tomoml.denoise.training import as_patch
+
+    assert as_patch(32, (18, 100, 100), 4) == (16, 32, 32)
+
+
+def test_same_seed_gives_identical_model_and_other_seed_differs(noisy_case):
+    from tomoml.denoise import train_n2n
+
+    _, even, odd = noisy_case
+    kw = dict(epochs=1, steps_per_epoch=2, patch=16, batch=2, device="cpu", val_fraction=0)
+    a = train_n2n(even, odd, seed=5, **kw).network.state_dict()
+    b = train_n2n(even, odd, seed=5, **kw).network.state_dict()
+    c = train_n2n(even, odd, seed=6, **kw).network.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert not all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+
+
+def test_training_leaves_global_random_state_untouched(noisy_case):
+    import torch
+
+    from tomoml.denoise import train_n2v
+
+    _, even, _ = noisy_case
+    t_state = torch.random.get_rng_state().clone()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 - checking the legacy global
+    train_n2v(even, epochs=1, steps_per_epoch=1, patch=16, batch=1, seed=1, device="cpu",
+              val_fraction=0)
+    assert torch.equal(torch.random.get_rng_state(), t_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
+
+
+def test_early_stopping_keeps_best_epoch_when_validation_stops_improving(noisy_case):
+    from tomoml.denoise import train_n2n
+
+    _, even, odd = noisy_case
+    # A learning rate too small to move the weights: no epoch improves on the first.
+    m = train_n2n(even, odd, epochs=20, steps_per_epoch=1, patch=16, batch=1, lr=1e-12,
+                  patience=2, seed=0, device="cpu", val_fraction=0.34)
+    t = m.training
+    assert t["stopped_early"] and t["epochs_run"] == 3 and t["best_epoch"] == 1
+
+
+def test_blind_spot_mask_replaces_one_voxel_per_cell_by_a_neighbour():
+    from tomoml.denoise import blind_spot_mask
+
+    v = _ramp(16)[None]
+    masked, mask = blind_spot_mask(np.random.default_rng(0), v, cell=4, radius=2)
+    assert mask.sum() == 16**3 / 64
+    changed = masked != v
+    assert np.array_equal(changed, mask.astype(bool))  # replaced values always differ (unique)
+    # Each replacement comes from within the (5x5x5) neighbourhood: |dz|,|dy|,|dx| <= 2.
+    src = masked[mask.astype(bool)].astype(int)
+    dst = v[mask.astype(bool)].astype(int)
+    d = np.stack([src // 256 - dst // 256, src // 16 % 16 - dst // 16 % 16,
+                  src % 16 - dst % 16])
+    assert np.abs(d).max() <= 2 and (np.abs(d).sum(axis=0) > 0).all()
+
+
+def test_bad_settings_raise_config_errors(noisy_case):
+    from tomoml.denoise import train_n2n
+    from tomoml.errors import ConfigError, InputError
+
+    _, even, odd = noisy_case
+    with pytest.raises(ConfigError, match="batch"):
+        train_n2n(even, odd, batch=0)
+    with pytest.raises(ConfigError, match="patch"):
+        train_n2n(even, odd, patch=(16, 16))
+    with pytest.raises(InputError, match="same shape"):
+        train_n2n(even, odd[:-1])

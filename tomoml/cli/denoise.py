@@ -1,0 +1,110 @@
+"""``tomoml denoise``: self-supervised 3D U-Net denoising (Noise2Noise on even/odd, or Noise2Void)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tomoml.cli._app import app
+from tomoml.cli._common import FORCE_OPTION, echo, prepare_output, require_input
+
+
+@app.command("denoise")
+def denoise_command(
+    volume: Path = typer.Argument(..., help="Noisy tomogram (MRC/TIFF/Zarr). With --even/--odd: "
+                                            "the full reconstruction (its header is kept)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Denoised volume to write."),
+    even: Path = typer.Option(None, "--even", help="Reconstruction of the even tilts/frames."),
+    odd: Path = typer.Option(None, "--odd", help="Reconstruction of the odd tilts/frames."),
+    method: str = typer.Option(
+        None, "--method", help="n2n (needs --even/--odd; default when given) or n2v (one volume)."),
+    model: Path = typer.Option(
+        None, "--model", help="Trained model (.pt with its .json sidecar) to apply; add --epochs "
+                              "N to fine-tune it on these data first."),
+    save_model: Path = typer.Option(
+        None, "--save-model", help="Write the trained model here (PATH.pt + PATH.json)."),
+    epochs: int = typer.Option(
+        None, "--epochs", min=0,
+        help="Training epochs (default 30, early stopping on held-out patches; 0 with --model)."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Steps (batches) per epoch (default 25)."),
+    patch: int = typer.Option(None, "--patch", min=8,
+                              help="Patch edge in voxels, a multiple of the U-Net stride product "
+                                   "(default 32)."),
+    batch: int = typer.Option(None, "--batch", min=1, help="Patches per batch (default 8)."),
+    max_minutes: float = typer.Option(
+        None, "--max-minutes", min=0.01,
+        help="Stop training after the epoch in which this much time has passed."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: same inputs and seed, same output."),
+    force: bool = FORCE_OPTION,
+) -> None:
+    """Denoise a tomogram with a 3D U-Net trained on the tomogram itself (no clean data).
+
+    Noise2Noise (as cryoCARE) learns from two half-dose reconstructions with independent noise
+    (--even/--odd) and removes correlated reconstruction noise too; Noise2Void (blind-spot) needs
+    only the one volume. The voxel size is kept.
+
+    Example: tomoml denoise rec.mrc --even rec_even.mrc --odd rec_odd.mrc -o rec_n2n.mrc --save-model n2n
+    """
+    from tomoml.denoise import DenoiseModel, predict, train_n2n, train_n2v
+    from tomoml.errors import ConfigError, InputError
+    from tomoml.io import read_volume, write_volume
+
+    require_input(volume, "volume")
+    require_input(even, "--even")
+    require_input(odd, "--odd")
+    if (even is None) != (odd is None):
+        raise ConfigError("--even and --odd go together: give both half reconstructions or neither")
+    if method is None:
+        method = "n2n" if even is not None else "n2v"
+    if method not in ("n2n", "n2v"):
+        raise ConfigError(f"--method must be n2n or n2v, got {method!r}")
+    if method == "n2n" and even is None:
+        raise ConfigError("--method n2n needs --even and --odd (half reconstructions); "
+                          "use --method n2v for a single volume")
+    inputs = [p for p in (volume, even, odd, model) if p is not None]
+    prepare_output(output, force=force, inputs=inputs)
+    if save_model is not None:
+        from tomoml.denoise.model import _pt_path
+
+        pt = _pt_path(save_model)
+        for p in (pt, pt.with_suffix(".json")):
+            prepare_output(p, force=force, inputs=inputs)
+
+    trained = DenoiseModel.load(model) if model is not None else None
+    vol = read_volume(volume)
+    if vol.is_labels:
+        raise InputError(f"{volume}: is a label volume; denoise the densities")
+    halves = None
+    if method == "n2n":
+        halves = (read_volume(even).data, read_volume(odd).data)
+        for p, h in zip((even, odd), halves, strict=True):
+            if h.shape != vol.shape:
+                raise InputError(f"{p}: shape {h.shape} differs from {volume} {vol.shape}")
+
+    if epochs is None:
+        epochs = 0 if trained is not None else None
+    options = {k: v for k, v in dict(epochs=epochs, steps_per_epoch=steps, patch=patch,
+                                     batch=batch, max_minutes=max_minutes).items()
+               if v is not None}
+    if trained is None or epochs:
+        if method == "n2n":
+            trained = train_n2n(*halves, seed=seed, device=device, model=trained, **options)
+        else:
+            trained = train_n2v(vol.data, seed=seed, device=device, model=trained, **options)
+        if save_model is not None:
+            trained.save(save_model, force=force)
+    if method == "n2n":
+        out = predict(trained, even=halves[0], odd=halves[1], device=device)
+    else:
+        out = predict(trained, vol.data, device=device)
+    write_volume(vol.replace(data=out, source=None), output, force=force)
+    t = trained.training
+    what = (f"{t.get('epochs_run')} epochs in {t.get('train_seconds', 0):.0f} s, best epoch "
+            f"{t.get('best_epoch')}" if t.get("epochs_run") is not None else "pretrained model")
+    if epochs == 0:
+        what = f"model {model} applied"
+    echo(f"tomoml denoise: {method} ({what}) -> {output}"
+         + (f"; model -> {save_model}" if save_model is not None and (epochs is None or epochs)
+            else ""))

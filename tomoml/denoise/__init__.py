@@ -1,0 +1,19 @@
+"""Self-supervised denoising of tomograms with a small 3D U-Net (MONAI), no clean data needed.
+
+- :func:`train_n2n`: Noise2Noise on even/odd half reconstructions (as cryoCARE);
+- :func:`train_n2v`: Noise2Void (blind-spot masking) when only one volume exists;
+- :func:`predict`: sliding-window inference with Gaussian blending, bounded memory;
+- :func:`denoise`: train (or load) and predict in one call;
+- :class:`DenoiseModel`: the trained model, ``save``/``load`` as ``.pt`` + ``.json`` sidecar.
+"""
+
+from tomoml.denoise.inference import denoise, predict
+from tomoml.denoise.model import DenoiseModel, Normalisation
+from tomoml.denoise.n2n import train_n2n
+from tomoml.denoise.n2v import blind_spot_mask, train_n2v
+from tomoml.denoise.training import TrainSettings
+
+__all__ = [
+    "DenoiseModel", "Normalisation", "TrainSettings", "blind_spot_mask", "denoise", "predict",
+    "train_n2n", "train_n2v",
+]
