@@ -175,6 +175,8 @@ def reconstruct_slabs(tilts: TiltSeries | str | os.PathLike, method: str = "fbp"
         raise InputError(f"mask has shape {tuple(mask.shape)}, the volume is {shape}")
     opts = dict(options, thickness=nz, slab_size=engine_slab)
     angles_deg = np.asarray(tilts.angles_deg)
+    if resolve_local(scheduler) and options.get("engine", "tomoml") == "tomoml":
+        _warm_slice_matrix(angles_deg_of(tilts), nz, nx, options.get("device", "auto"))
     source = raw if (raw is not None and xf is None) else _picklable_source(data)
     bounds = slab_bounds(ny, rows)
     log.info("%s by %d slabs of %d rows on %s", method, len(bounds), rows, scheduler)
@@ -252,6 +254,22 @@ def reconstruct_slabs(tilts: TiltSeries | str | os.PathLike, method: str = "fbp"
         return Volume(np.asarray(out[...]), voxel_size_A=tilts.pixel_size_A,
                       source=tilts.source)
     return Volume(out, voxel_size_A=tilts.pixel_size_A, source=tilts.source)
+
+
+def angles_deg_of(tilts: TiltSeries) -> tuple[float, ...]:
+    return tuple(float(a) for a in np.asarray(tilts.angles_deg))
+
+
+def _warm_slice_matrix(angles: tuple[float, ...], nz: int, nx: int, device: str) -> None:
+    """Build the CPU engine's slice matrix once before threads start (they share its cache;
+    without this every thread would build it at the same time)."""
+    from tomoml._device import resolve_device
+
+    if resolve_device(device, engine="astra") != "cpu":
+        return
+    from tomoml.reconstruct.sparse_cpu import cached_slice_matrix
+
+    cached_slice_matrix(angles, int(nz), int(nx), int(nx))
 
 
 def resolve_local(scheduler: Any) -> bool:
