@@ -127,3 +127,16 @@ def test_fiducial_alignment_without_beads_is_an_input_error(small_axis_series):
 
     with pytest.raises(InputError, match="beads"):
         solve_fiducial_alignment(np.zeros((1, 41, 2)), small_axis_series.raw.angles_deg, (64, 64))
+
+
+def test_coarse_xcorr_handles_neighbour_shifts_over_20px(gauge_rmse):
+    from tomoml.synthetic import porous_particle, simulate_tilt_series
+
+    rng = np.random.default_rng(5)
+    angles = np.linspace(-60, 60, 31)
+    shifts = rng.choice([-1, 1], size=(31, 2)) * rng.uniform(9, 13, size=(31, 2))
+    sim = simulate_tilt_series(porous_particle((64, 64, 64), seed=5, radius=14),
+                               angles_deg=angles, shifts_dydx=shifts, dose=5000.0, seed=5)
+    assert np.abs(np.diff(shifts, axis=0)).max() > 20
+    est, _ = coarse_align(sim.tilts.data, angles, max_shift=28)
+    assert gauge_rmse(est, shifts, angles) < 1.0

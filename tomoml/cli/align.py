@@ -21,10 +21,11 @@ def align_command(
                                help="xcorr | projmatch | fiducials."),
     no_axis: bool = typer.Option(False, "--no-axis",
                                  help="Do not estimate the tilt axis; use --axis as given."),
-    axis: float = typer.Option(0.0, "--axis",
+    axis: float = typer.Option(None, "--axis",
                                help="Tilt-axis angle (deg from image y, counter-clockwise): the "
                                     "value used with --no-axis, else the hint that fixes the "
-                                    "handedness (e.g. 90 when the axis runs along x)."),
+                                    "handedness (e.g. 90 when the axis runs along x). Default: "
+                                    "the file's metadata, else 0."),
     max_shift: float = typer.Option(None, "--max-shift",
                                     help="Largest shift between neighbouring tilts, pixels."),
     iterations: int = typer.Option(20, "--iterations", "-n",
@@ -46,7 +47,8 @@ def align_command(
     if xf is not None:
         prepare_output(xf, force=force, inputs=(tilts, angles, output))
     series = tio.read_tilt_series(tilts, angles)
-    series = series.replace(tilt_axis_deg=axis)
+    if axis is not None:
+        series = series.replace(tilt_axis_deg=axis)
     result = align(series, method=method, estimate_axis=not no_axis, max_shift=max_shift,
                    iterations=iterations, thickness=thickness)
     tio.write_tilt_series(result.aligned, output, force=force)
