@@ -72,3 +72,16 @@ def test_envelope_restricts_porosity_in_analyze():
     labels[10:13, 10:13, 10:13] = 0
     r = analyze(labels, voxel_size_A=10.0, envelope="closing", metrics=["porosity"])
     assert r.metrics["porosity"]["porosity"] == pytest.approx(27 / 16 ** 3)
+
+
+def test_phase_selects_one_label_and_instances_give_the_object_table():
+    shape = (24, 24, 24)
+    labels = np.zeros(shape, np.uint8)
+    labels[ball(shape, (7, 7, 7), 4)] = 1
+    labels[ball(shape, (16, 16, 16), 5)] = 2
+    r = analyze(labels, voxel_size_A=10.0, phase=2, metrics=["surface", "particles"])
+    assert r.metrics["surface"]["phase_voxels"] == np.count_nonzero(labels == 2)
+    assert r.objects["volume_voxels"] == [np.count_nonzero(labels == 2)]
+    inst = analyze(labels, voxel_size_A=10.0, instances=labels, metrics=["particles"])
+    assert inst.objects["label"] == [1, 2]
+    assert inst.metrics["particles"]["objects"] == "given instance labels"
