@@ -63,7 +63,7 @@ def render_command(
     iso: float = typer.Option(None, "--iso", metavar="LEVEL",
                               help="Iso-level for densities (default: Otsu's threshold)."),
     labels: bool = typer.Option(False, "--labels", help=_LABELS_HELP),
-    smooth: int = typer.Option(20, "--smooth", metavar="N",
+    smooth: int = typer.Option(30, "--smooth", metavar="N",
                                help="Volume-preserving smoothing iterations for label "
                                     "surfaces (0 = raw marching cubes)."),
     decimate: float = typer.Option(0.0, "--decimate", metavar="F",

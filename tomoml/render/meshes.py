@@ -52,8 +52,8 @@ LABEL_COLORS: tuple[str, ...] = (
 #: Mesh file formats that :func:`write_mesh` writes (by suffix).
 MESH_SUFFIXES = (".vtp", ".stl", ".ply", ".obj")
 
-_DEFAULT_SMOOTH_ITERATIONS = 20
-_DEFAULT_PASS_BAND = 0.05
+_DEFAULT_SMOOTH_ITERATIONS = 30
+_DEFAULT_PASS_BAND = 0.02
 
 
 def label_color(label: int) -> tuple[float, float, float]:
@@ -288,8 +288,10 @@ def smooth_surface(mesh: pv.PolyData, iterations: int = _DEFAULT_SMOOTH_ITERATIO
     iterations : int
         Filter order (10-50 typical).
     pass_band : float
-        0..2; smaller removes more of the voxel staircase. 0.05 brings the area of a
-        voxelised sphere from +8.5% (raw marching cubes) to within 1% of the true sphere.
+        0..2; smaller removes more of the voxel staircase. The default (30 iterations, 0.02)
+        brings the area of a voxelised sphere of radius 14 from +8.5% (raw marching cubes)
+        to -0.5% of the true sphere, changes the enclosed volume by < 0.1% (1% for radius 5)
+        and removes the long terraces of large flat or cylindrical faces.
 
     Returns
     -------

@@ -64,7 +64,7 @@ def in_notebook() -> bool:
 
 def build_viewer(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
                  iso: float | None = None, labels: bool | Sequence[int] | None = None,
-                 smooth: int = 20, slices: bool = True, size: tuple[int, int] = (1200, 900),
+                 smooth: int = 30, slices: bool = True, size: tuple[int, int] = (1200, 900),
                  background: str = "white", off_screen: bool = False,
                  notebook: bool = False) -> pv.Plotter:
     """An interactive scene: surfaces, a slider, and three movable slice planes.
