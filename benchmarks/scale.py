@@ -79,6 +79,8 @@ def simulate(path: Path, shape, angles_deg: np.ndarray, seed: int = 0) -> dict:
         for k in range(t.size):
             uc = x * np.cos(t[k]) + z * np.sin(t[k]) + cx
             u0, u1 = max(0, int(np.floor(uc - r))), min(nx, int(np.ceil(uc + r)) + 1)
+            if u1 <= u0:  # the ball's shadow left the detector at this tilt
+                continue
             uu = np.arange(u0, u1) - uc
             d2 = r * r - yy[:, None] ** 2 - uu[None, :] ** 2
             proj[k, y0:y1, u0:u1] += (2 * rho) * np.sqrt(np.maximum(d2, 0)).astype(np.float32)

@@ -14,7 +14,8 @@ uses, goes through this module:
 - :func:`map_blocks_overlap` applies a local operator (filter, network inference) to
   overlapping chunks (:func:`dask.array.map_overlap`) and writes the result chunk by chunk into
   a Zarr store or a memory-mapped MRC file, so memory does not grow with the volume.
-- :func:`segment_blocks` runs :mod:`tomoml.segment` (a U-Net or a global threshold) that way.
+- :func:`segment_blocks` runs :mod:`tomoml.segment` (a U-Net or a global threshold) that way,
+  :func:`denoise_blocks` a trained :mod:`tomoml.denoise` model.
 
 Chunk edges and equality: with ``boundary="none"`` (the default) a chunk at the edge of the
 volume sees the volume's real edge, so ``fn``'s own boundary mode applies exactly as in a
@@ -26,6 +27,7 @@ result is bit-identical to the whole-volume result (``tests/parallel``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -41,7 +43,7 @@ from tomoml.errors import BackendError, ConfigError, InputError
 __all__ = [
     "SCHEDULERS", "DEFAULT_CHUNK", "RawArrayFile", "as_dask_array", "compute",
     "create_output", "map_blocks_overlap", "resolve_scheduler", "scheduler_context",
-    "segment_blocks",
+    "denoise_blocks", "segment_blocks",
 ]
 
 log = logging.getLogger(__name__)
@@ -547,3 +549,58 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
         d = int(roi_size) // 2 if depth is None else int(depth)
     return map_blocks_overlap(arr, fn, depth=d, scheduler=scheduler, num_workers=num_workers,
                               out=out, dtype=np.uint8, voxel_size_A=voxel_size_A, force=force)
+
+
+@functools.lru_cache(maxsize=2)
+def _denoise_model(path: str):
+    from tomoml.denoise.model import DenoiseModel
+
+    return DenoiseModel.load(path)
+
+
+def _denoise_block(block: np.ndarray, *, model_path: str, mean: float, std: float,
+                   overlap: float, device: str) -> np.ndarray:
+    """The denoiser on one block, normalised with the whole volume's statistics."""
+    from tomoml.denoise.inference import _run
+    from tomoml.denoise.model import Normalisation
+
+    model = _denoise_model(model_path)
+    return _run(model.network, [np.asarray(block, np.float32)], Normalisation(mean, std),
+                model.patch, device=device, overlap=overlap, window_batch=4,
+                max_block_voxels=1 << 62, desc="denoising block")
+
+
+def denoise_blocks(volume, model: str | os.PathLike, *, chunks=None, depth: int | None = None,
+                   scheduler: Any = "threads", num_workers: int | None = None, out=None,
+                   voxel_size_A: float = 1.0, force: bool = False, device: str = "cpu",
+                   overlap: float = 0.5, max_samples: int = 4_000_000):
+    """Apply a trained denoiser (:class:`tomoml.denoise.DenoiseModel` saved at ``model``) by
+    overlapping chunks on a dask scheduler.
+
+    The z-score statistics come from a strided subsample of the whole volume (as
+    :func:`tomoml.denoise.predict` does), so every chunk is normalised alike; each chunk gets
+    ``depth`` voxels of context (default: the model's window, the largest patch edge) and runs
+    MONAI's sliding-window inference with Gaussian blending. As with :func:`segment_blocks`,
+    the window grid moves with the chunk borders, so values differ from a whole-volume
+    :func:`tomoml.denoise.predict` by the blending of windows, not by missing context.
+
+    Returns
+    -------
+    The float32 denoised volume (ndarray) or the ``out`` it wrote.
+    """
+    from functools import partial
+
+    from tomoml.denoise.model import Normalisation
+
+    path = str(model)
+    m = _denoise_model(path)
+    arr = as_dask_array(volume, chunks)
+    step = max(1, int(np.ceil((np.prod(arr.shape) / max_samples) ** (1 / 3))))
+    (sample,) = compute(arr[::step, ::step, ::step], scheduler=scheduler,
+                        num_workers=num_workers)
+    norm = Normalisation.of(np.asarray(sample, np.float32))
+    fn = partial(_denoise_block, model_path=path, mean=norm.mean, std=norm.std,
+                 overlap=float(overlap), device=device)
+    d = int(max(m.patch)) if depth is None else int(depth)
+    return map_blocks_overlap(arr, fn, depth=d, scheduler=scheduler, num_workers=num_workers,
+                              out=out, dtype=np.float32, voxel_size_A=voxel_size_A, force=force)
