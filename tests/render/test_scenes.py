@@ -89,12 +89,24 @@ def test_clip_plane_removes_the_far_half(tmp_path):
     assert _centroid(cut)[0] < 0.5
 
 
-def test_density_volume_rendering_and_slices_are_drawn(tmp_path):
+def test_volume_rendering_draws_the_dense_blob_bright_on_black(tmp_path):
     density = gaussian_blob(SHAPE, (23.5, 23.5, 23.5), 8.0)
     img = _read_rgb(render_png(density, tmp_path / "v.png", voxel_size_A=10, surfaces=False,
-                               volume=True, slices=True, size=(256, 256)))
-    grey = (np.ptp(img, axis=-1) < 12) & (img.sum(-1) < 600)
-    assert grey.mean() > 0.05
+                               volume=True, size=(256, 256), axes=False, scale_bar=False))
+    assert tuple(img[2, 2]) == (0, 0, 0)  # volume rendering defaults to a black background
+    bright = img.sum(-1) > 300
+    assert bright.mean() > 0.02
+    cx, cy = _centroid(bright)
+    assert abs(cx - 0.5) < 0.1 and abs(cy - 0.5) < 0.1
+
+
+def test_orthogonal_slices_show_grey_levels_of_the_density(tmp_path):
+    density = gaussian_blob(SHAPE, (23.5, 23.5, 23.5), 8.0)
+    img = _read_rgb(render_png(density, tmp_path / "s.png", voxel_size_A=10, surfaces=False,
+                               slices=True, size=(256, 256), axes=False, scale_bar=False))
+    grey = (np.ptp(img, axis=-1) < 12) & (img.sum(-1) < 600)  # not the white background
+    assert grey.mean() > 0.1
+    assert np.ptp(img[grey].sum(-1)) > 300  # from dark (background) to bright (blob centre)
 
 
 def test_nice_length_is_a_round_number_near_a_quarter_of_the_extent():

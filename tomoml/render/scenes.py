@@ -157,7 +157,7 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
                 clip: tuple[str, float] | str | None = None,
                 smooth: int = 30, decimate: float = 0.0, opacity: float = 1.0,
                 view: str = "iso", size: tuple[int, int] = (1024, 768),
-                background: str = "white", scale_bar: bool = True, axes: bool = True,
+                background: str | None = None, scale_bar: bool = True, axes: bool = True,
                 bounds_axes: bool = False, off_screen: bool = True,
                 meshes: Mapping[int, pv.PolyData] | pv.PolyData | None = None) -> pv.Plotter:
     """Assemble a PyVista scene of a density or label volume.
@@ -193,8 +193,8 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
         Camera direction (module docstring).
     size : (width, height)
         Window size in pixels.
-    background : str
-        Background colour.
+    background : str, optional
+        Background colour (default: white, black with volume rendering, as in Tomviz).
     scale_bar : bool
         Draw a ruler of round length in nm.
     axes : bool
@@ -230,6 +230,8 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
         prepare_offscreen()
 
     plotter = pv.Plotter(off_screen=off_screen, window_size=tuple(int(s) for s in size))
+    if background is None:
+        background = "black" if volume else "white"
     plotter.set_background(background)
     fg = "black" if _is_light(background) else "white"
     grid = to_image_data(arr, vs, origin_A=origin)
@@ -288,11 +290,21 @@ def build_scene(data: Volume | np.ndarray, *, voxel_size_A: float | None = None,
             vol_grid = grid
         if clip_plane is not None:
             vol_grid = _crop_grid(vol_grid, clip_plane)
-        lo, hi = np.percentile(np.asarray(vol_grid.active_scalars)[::7], (1, 99.5))
+        values = np.asarray(vol_grid.active_scalars)
+        hi = float(np.percentile(values[::7], 99.5))
+        # Transparent below the iso-level (Otsu's by default: the background / pores), rising
+        # to opaque at the densest 0.5%: the sigmoid ramp is centred between the two.
+        lo = float(iso) if (iso is not None and not as_labels) else (
+            0.5 if as_labels else default_iso_level(values))
+        lo = lo - 0.5 * (hi - lo)
         if hi <= lo:
-            hi = lo + 1
-        plotter.add_volume(vol_grid, cmap="gray", clim=(float(lo), float(hi)),
-                           opacity="sigmoid", show_scalar_bar=False, name="volume")
+            hi = lo + 1.0
+        # Dense = opaque; drawn dark on a light background (as in a bright-field image) and
+        # bright on a dark one, so it never vanishes into the background.
+        plotter.add_volume(vol_grid, cmap="gray_r" if _is_light(background) else "gray",
+                           clim=(lo, hi), opacity="sigmoid",
+                           opacity_unit_distance=5 * vs / 10.0, show_scalar_bar=False,
+                           name="volume")
         n_drawn += 1
     if slices is not False and slices is not None:
         fr = (0.5, 0.5, 0.5) if slices is True else tuple(float(f) for f in slices)
