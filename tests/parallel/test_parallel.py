@@ -87,3 +87,20 @@ def test_as_dask_array_rejects_unknown_file_type(tmp_path):
     p.write_bytes(b"\0" * 64)
     with pytest.raises(InputError, match="a .zarr store or an MRC"):
         as_dask_array(p)
+
+
+def test_otsu_segmentation_by_chunks_equals_whole_volume_threshold(random_field, tmp_path):
+    from skimage.filters import threshold_otsu
+
+    from tomoml.io import read_volume
+    from tomoml.parallel import segment_blocks
+
+    out = segment_blocks(random_field, method="otsu", sigma=1.0, chunks=16,
+                         out=tmp_path / "labels.mrc")
+    labels = read_volume(out).data
+    smooth = ndi.gaussian_filter(random_field, 1.0)
+    # the subsample is the whole volume here (< 4 M voxels): the same threshold
+    expected = (smooth > threshold_otsu(smooth)).astype(np.uint8)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, expected)
+    assert 0.2 < labels.mean() < 0.8
