@@ -44,7 +44,7 @@ def test_saved_model_applies_to_a_single_volume_without_training(files):
     from tomoml.io import read_volume
 
     d = files
-    assert main(["denoise", str(d / "even.mrc"), "--method", "n2v", "--model", str(d / "m.pt"),
+    assert main(["denoise", str(d / "even.mrc"), "--model", str(d / "m.pt"),
                  "-o", str(d / "applied.mrc"), "--device", "cpu"]) == 0
     expected = predict(DenoiseModel.load(d / "m.pt"), read_volume(d / "even.mrc").data,
                        device="cpu")

@@ -190,20 +190,23 @@ def denoise(volume=None, *, even=None, odd=None, model: DenoiseModel | str | Non
     if pair and (even is None or odd is None):
         raise InputError("give both even and odd half volumes, or neither")
     if method is None:
-        method = "n2n" if pair else (model.method if model is not None else "n2v")
+        method = "n2n" if pair else "n2v"
     if method not in ("n2n", "n2v"):
         raise ConfigError(f"method must be 'n2n' or 'n2v', got {method!r}")
-    if method == "n2n" and not pair:
-        raise InputError("Noise2Noise needs the even and odd half volumes (even=, odd=)")
-    if method == "n2v" and volume is None:
-        raise InputError("Noise2Void needs the noisy volume (volume=)")
     if epochs is None:
         epochs = 0 if model is not None else None
     if model is None or epochs:
+        if method == "n2n" and not pair:
+            raise InputError("Noise2Noise needs the even and odd half volumes (even=, odd=)")
+        if method == "n2v" and volume is None:
+            raise InputError("Noise2Void needs the noisy volume (volume=)")
         kw = dict(train_options, seed=seed, device=device, model=model)
         if epochs is not None:
             kw["epochs"] = epochs
         model = train_n2n(even, odd, **kw) if method == "n2n" else train_n2v(volume, **kw)
-    if method == "n2n":
+    # Apply the network to what it was trained on: the halves (n2n) or the one volume (n2v).
+    if pair and (method == "n2n" or volume is None):
         return predict(model, even=even, odd=odd, device=device)
+    if volume is None:
+        raise InputError("no volume to denoise: give volume= (or even= and odd=)")
     return predict(model, volume, device=device)

@@ -63,8 +63,9 @@ class TrainSettings:
         for name in ("steps_per_epoch", "batch", "val_batches", "patience"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if int(self.epochs) < 0:
-            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if int(self.epochs) < 1:
+            raise ConfigError(f"epochs must be >= 1 to train (apply a saved model without "
+                              f"training instead), got {self.epochs}")
         if not (0.0 <= self.val_fraction < 0.5):
             raise ConfigError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
         if self.max_minutes is not None and not self.max_minutes > 0:
