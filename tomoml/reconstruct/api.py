@@ -362,7 +362,7 @@ def _reconstruct_cuda(tilts, geometry, method, iterations, filter, padding, rela
             options = {"MinConstraint": 0.0} if nonnegative else None
             x, res = run_astra_cuda_algorithm("SIRT3D_CUDA", geometry, data,
                                               iterations=iterations, options=options,
-                                              report_every=max(1, iterations // 20),
+                                              report_every=max(1, iterations // 10),
                                               callback=on_iter)
         elif method == "sirt":
             m = None if mask is None else op.volume_to_domain(mask)
