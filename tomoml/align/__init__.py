@@ -88,7 +88,7 @@ class AlignmentResult:
         The aligned stack (tilt axis along y, ``tilt_axis_deg = 0``).
     residual : float
         Reprojection residual ``|P x - b| / |b|`` of the aligned stack (SIRT reconstruction;
-        on 2x-binned images from 192 pixels up).
+        on binned images from 192 pixels up, so that the slices have 96-190 pixels).
     history : list of MatchRound
         Convergence report: one entry per projection-matching round.
     method : str
@@ -220,10 +220,11 @@ def align(tilts: TiltSeries, *, method: str = "projmatch", estimate_axis: bool =
             theta, shifts, _ = refine_tilt_axis(raw, theta, shifts)
             shifts, _ = coarse_align(raw, angles, tilt_axis_deg=theta, max_shift=max_shift)
         if method == "projmatch" and iterations > 0:
-            # Full-size rounds cost ~16x a 4x-binned one; above ~200 px the binned rounds
-            # already reach a small fraction of a (full-size) pixel.
+            # Reconstructions stay small (the finest has 64-190 pixels across); the last rounds
+            # register the full-size images to the interpolated reprojection.
             big = max(raw.shape[1:])
-            binnings = (4, 2) if big >= 192 else (2, 1)
+            fine = 1 if big < 128 else 2 ** int(np.clip(np.floor(np.log2(big / 96)), 1, 5))
+            binnings = (2 * fine, fine)
             shifts = projection_matching(raw, angles, theta, shifts, iterations=iterations,
                                          binnings=binnings, thickness=thickness,
                                          history=history)
@@ -236,9 +237,10 @@ def align(tilts: TiltSeries, *, method: str = "projmatch", estimate_axis: bool =
 
     xf = XfTransforms.from_alignment(shifts, theta)
     aligned_data = xf.apply(raw, order=3)
+    big = max(raw.shape[1:])
+    res_bin = 1 if big < 192 else 2 ** int(np.clip(np.floor(np.log2(big / 96)), 1, 5))
     residual = reprojection_residual(aligned_data, angles, iterations=residual_iterations,
-                                     thickness=thickness,
-                                     binning=2 if max(raw.shape[1:]) >= 192 else 1)
+                                     thickness=thickness, binning=res_bin)
     aligned = tilts.replace(data=aligned_data, tilt_axis_deg=0.0)
     res = AlignmentResult(xf=xf, shifts_dydx=np.asarray(shifts, float), tilt_axis_deg=theta,
                           aligned=aligned, residual=residual, history=history, method=method,
