@@ -49,13 +49,16 @@ def reconstruct_command(
                              help="Odd half-series: reconstructed too, to <out>_odd."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Reconstruct a volume (z, y, x) from an aligned tilt series.
+    """Reconstruct a volume (z, y, x) from a tilt series.
 
-    FBP/WBP are instant; SIRT, CGLS and TV iterate (progress and residual shown). With
-    --even/--odd, the two half-dose series are reconstructed with the same settings into
-    <out>_even and <out>_odd beside the output (for Noise2Noise denoising).
+    FBP/WBP take seconds; SIRT, CGLS and TV iterate, showing progress
+    and the residual. --xf applies an IMOD alignment on the fly.
 
-    Example: tomoml reconstruct tilts.mrc --angles tilts.tlt -o rec.mrc --method sirt --iterations 50
+    With --even/--odd the two half-dose series are reconstructed with
+    the same settings into <out>_even and <out>_odd beside the output
+    (for Noise2Noise denoising).
+
+    Example: tomoml reconstruct tilts.mrc --angles tilts.tlt -o rec.mrc --method sirt
     """
     import numpy as np
 
