@@ -295,6 +295,7 @@ def _reconstruct_cpu(tilts, geometry, method, iterations, filter, padding, relax
                 m = None if mask is None else op.volume_to_domain(mask[:, h0:h1])
 
                 def on_iter(k, r, _s=i_slab):
+                    log.debug("slab %d iteration %d: residual %.6g", _s, k, r)
                     progress.update(1)
                     if k % 5 == 0 or k == iterations - 1:
                         progress.set_postfix(residual=f"{r:.4g}", refresh=False)
@@ -350,6 +351,7 @@ def _reconstruct_cuda(tilts, geometry, method, iterations, filter, padding, rela
         last = [0]
 
         def on_iter(k, r):
+            log.debug("iteration %d: residual %.6g", k, r)
             progress.update(k + 1 - last[0])
             last[0] = k + 1
             if np.isfinite(r):
