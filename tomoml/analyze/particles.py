@@ -6,8 +6,9 @@ Objects are either the 26-connected components of a phase or a given instance la
 - volume = voxel count × voxel volume;
 - equivalent diameter = diameter of the sphere of the same volume, (6 V / π)^(1/3);
 - surface area = marching-cubes area of the object alone (smoothed like
-  :func:`tomoml.analyze.surfaces.surface_area`, padded so the surface is closed; an object cut by
-  the volume border gets the cut face counted and ``touches_border`` set);
+  :func:`tomoml.analyze.surfaces.surface_area`); as for a whole phase, the faces of the volume are
+  a cut, not surface: an object cut by them has ``touches_border`` set and its area and
+  sphericity describe only the part inside the volume;
 - sphericity = π^(1/3) (6 V)^(2/3) / A (1 for a sphere, less for any other shape);
 - centroid (nm, z y x, from voxel centres, origin at voxel (0, 0, 0)) and bounding box (voxels,
   half-open: start inclusive, stop exclusive).
@@ -31,7 +32,8 @@ COLUMNS = (
 
 def particle_table(objects: np.ndarray, voxel_size_A: float, *,
                    smoothing_sigma: float = DEFAULT_SMOOTHING_SIGMA,
-                   min_voxels: int = 1) -> dict[str, list]:
+                   min_voxels: int = 1,
+                   areas_vox2: dict[int, float] | None = None) -> dict[str, list]:
     """One row per object of an instance label volume.
 
     Parameters
@@ -45,6 +47,9 @@ def particle_table(objects: np.ndarray, voxel_size_A: float, *,
         Gaussian sigma (voxels) before marching cubes, as in :func:`surface_area`.
     min_voxels : int
         Skip objects smaller than this (noise specks).
+    areas_vox2 : dict of label -> area, optional
+        Surface areas already known (voxel-face units), e.g. the whole phase's area when the
+        phase is one object; these objects are not meshed again.
 
     Returns
     -------
@@ -58,6 +63,7 @@ def particle_table(objects: np.ndarray, voxel_size_A: float, *,
     table: dict[str, list] = {c: [] for c in COLUMNS}
     slices = ndi.find_objects(objects)
     shape = objects.shape
+    halo = int(np.ceil(4 * smoothing_sigma)) + 2 if smoothing_sigma > 0 else 1
     for idx, sl in track(list(enumerate(slices, start=1)), desc="particles", unit="obj"):
         if sl is None:
             continue
@@ -67,11 +73,18 @@ def particle_table(objects: np.ndarray, voxel_size_A: float, *,
             continue
         coords = np.nonzero(obj)
         centroid = [(float(c.mean()) + s.start) * vs_nm for c, s in zip(coords, sl, strict=True)]
-        area_vox = surface_area(obj, voxel_size_A, smoothing_sigma=smoothing_sigma,
-                                closed=True)["area_vox2"]
+        touches = any(s.start == 0 or s.stop == dim for s, dim in zip(sl, shape, strict=True))
+        if areas_vox2 is not None and idx in areas_vox2:
+            area_vox = float(areas_vox2[idx])
+        else:
+            # Close the surface inside the volume, leave it open at the volume's faces (the cut),
+            # as surface_area does for a whole phase.
+            pad = [(0 if s.start == 0 else halo, 0 if s.stop == dim else halo)
+                   for s, dim in zip(sl, shape, strict=True)]
+            area_vox = surface_area(np.pad(obj, pad), voxel_size_A,
+                                    smoothing_sigma=smoothing_sigma)["area_vox2"]
         v_nm3 = n * vs_nm ** 3
         a_nm2 = area_vox * vs_nm ** 2
-        touches = any(s.start == 0 or s.stop == dim for s, dim in zip(sl, shape, strict=True))
         row = {
             "label": idx, "volume_voxels": n, "volume_nm3": v_nm3,
             "equivalent_diameter_nm": (6.0 * v_nm3 / np.pi) ** (1.0 / 3.0),

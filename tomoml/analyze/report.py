@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,7 +91,9 @@ DEFINITIONS = {
     "diffusive_tortuosity": "porespy.simulations.tortuosity_fd: tau = eps_eff * D_AB / D_eff "
                             "from a finite-difference diffusion simulation; a different number "
                             "from the geometric tortuosity",
-    "sphericity": "pi^(1/3) (6 V)^(2/3) / A, V = voxel volume, A = marching-cubes area",
+    "sphericity": "pi^(1/3) (6 V)^(2/3) / A, V = voxel volume, A = marching-cubes area; "
+                  "objects cut by the array faces (touches_border) have no surface counted on "
+                  "the cut, so their area and sphericity describe the part inside",
     "equivalent_diameter": "(6 V / pi)^(1/3)",
     "skeleton": "skimage.morphology.skeletonize (Lee 3D) + skan: branch = path between nodes, "
                 "junction = node of degree >= 3, branch length along the path",
@@ -134,8 +137,10 @@ class MorphologyReport:
         Section name -> result dict (see :data:`DEFINITIONS`).
     objects : dict of column -> list
         Per-object table (:data:`tomoml.analyze.particles.COLUMNS`).
-    timings_s : dict
-        Seconds spent in each metric.
+    timings_s, cpu_timings_s : dict
+        Wall and CPU seconds spent in each metric.
+    peak_traced_GiB : dict
+        Peak traced memory of each metric, filled only while ``tracemalloc`` is tracing.
     """
 
     voxel_size_A: float
@@ -146,6 +151,8 @@ class MorphologyReport:
     metrics: dict = field(default_factory=dict)
     objects: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
+    cpu_timings_s: dict = field(default_factory=dict)
+    peak_traced_GiB: dict = field(default_factory=dict)
     source: str | None = None
 
     @property
@@ -169,6 +176,7 @@ class MorphologyReport:
             "metrics": self.metrics,
             "objects": {"count": n_obj, "columns": list(_particles.COLUMNS)},
             "timings_s": self.timings_s,
+            "cpu_timings_s": self.cpu_timings_s,
         })
 
     def to_json(self, path: str | os.PathLike, *, force: bool = False) -> None:
@@ -320,9 +328,14 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
                          "radius_vox": envelope_radius_vox if env_name == "closing" else None}
 
     def run(name, fn):
-        t0 = time.perf_counter()
+        if tracemalloc.is_tracing():  # a caller profiling memory gets the peak of each metric
+            tracemalloc.reset_peak()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         report.timings_s[name] = round(time.perf_counter() - t0, 3)
+        report.cpu_timings_s[name] = round(time.process_time() - c0, 3)
+        if tracemalloc.is_tracing():
+            report.peak_traced_GiB[name] = round(tracemalloc.get_traced_memory()[1] / 2 ** 30, 3)
         log.info("analyze: %s took %.2f s", name, report.timings_s[name])
 
     def do_porosity():
@@ -378,7 +391,12 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
             if objs is None:
                 objs = connected_components(solid, vs, return_labels=True)[1]
             kind = "26-connected components of the solid"
-        report.objects = _particles.particle_table(objs, vs, smoothing_sigma=smoothing_sigma)
+        known = None
+        if instances is None and "surface" in m and int(objs.max(initial=0)) == 1:
+            # One component = the whole solid: its surface is the phase's, already meshed.
+            known = {1: m["surface"]["surface_area_vox2"]}
+        report.objects = _particles.particle_table(objs, vs, smoothing_sigma=smoothing_sigma,
+                                                   areas_vox2=known)
         sph = [s for s in report.objects["sphericity"] if s is not None]
         vols = report.objects["volume_nm3"]
         m["particles"] = {"objects": kind, "count": len(vols),
