@@ -2,8 +2,9 @@
 
 tomopy's slice orientation and angle convention differ from tomoml's; rather than hard-code
 them, the adapter reconstructs two off-centre points in tomoml's geometry once per angle set and
-picks the flip/transpose (and scale) that puts them where they belong, so the result obeys
-CONVENTIONS.md whatever the tomopy version.
+picks the flip/transpose that puts them where they belong, so the result obeys CONVENTIONS.md
+whatever the tomopy version; gridrec's intensity scale is matched to tomoml's FBP on the same
+two points.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _run(data, angles_deg, algorithm, filter_name, iterations):
 
 @functools.lru_cache(maxsize=8)
 def _orientation(angles: tuple[float, ...], n_det: int) -> tuple[int, float]:
-    """(dihedral index, scale) mapping tomopy's slices onto tomoml's ``(z, x)`` slices."""
+    """(dihedral index, gridrec scale) mapping tomopy's slices onto tomoml's ``(z, x)`` slices."""
     from tomoml.reconstruct import forward_project
 
     c = (n_det - 1) // 2
@@ -66,9 +67,14 @@ def _orientation(angles: tuple[float, ...], n_det: int) -> tuple[int, float]:
         score = cand[c + dz1, c + dx1] + cand[c + dz2, c + dx2]
         if score > best_score:
             best, best_score = k, score
+    # gridrec's intensity scale: least-squares match to tomoml's FBP of the same data
+    from tomoml.data import TiltSeries
+    from tomoml.reconstruct.api import reconstruct
+
+    ours = reconstruct(TiltSeries(proj, np.array(angles)), "fbp", padding="zero").data[:, 0]
     cand = _dihedral(rec, best)
-    win = cand[c + dz1 - 2:c + dz1 + 3, c + dx1 - 2:c + dx1 + 3].sum()
-    return best, float(1.0 / win) if win > 0 else 1.0
+    denom = float(np.vdot(cand, cand))
+    return best, float(np.vdot(ours, cand)) / denom if denom > 0 else 1.0
 
 
 def tomopy_reconstruct(data: np.ndarray, angles_deg, nz: int, *, method: str = "fbp",
@@ -84,6 +90,8 @@ def tomopy_reconstruct(data: np.ndarray, angles_deg, nz: int, *, method: str = "
         raise ConfigError(f"tomopy reconstructs square slices: thickness {nz} > width {nx}")
     k, scale = _orientation(tuple(float(a) for a in angles_deg), nx)
     rec = _run(data, angles_deg, _ALGORITHMS[method], _FILTERS.get(filter, "ramlak"), iterations)
-    rec = _dihedral(rec, k) * np.float32(scale)  # (ny, z, x)
+    rec = _dihedral(rec, k)  # (ny, z, x)
+    if _ALGORITHMS[method] == "gridrec":
+        rec *= np.float32(scale)
     z0 = (nx - nz) // 2
     return np.ascontiguousarray(rec[:, z0:z0 + nz, :].transpose(1, 0, 2))
