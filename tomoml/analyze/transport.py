@@ -133,11 +133,19 @@ def diffusive_tortuosity(mask: np.ndarray, axis: int | str = 0) -> dict:
     mask = np.asarray(mask, dtype=bool)
     if not geometric_percolates(mask, ax):
         return {**base, "available": True, "reason": "the phase does not percolate along this axis"}
-    logging.getLogger("openpnm").setLevel(logging.ERROR)
+    # porespy warns that it trims non-percolating regions (ε_eff is reported instead);
+    # quieten it and OpenPNM for this call only.
+    quiet = [logging.getLogger(name) for name in ("porespy", "openpnm")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.ERROR)
     try:
         res = tortuosity_fd(mask, axis=ax)
     except Exception as exc:  # noqa: BLE001 - a solver failure is a result, not a crash
         return {**base, "available": True, "reason": f"solver failed: {exc}"}
+    finally:
+        for lg, level in zip(quiet, levels, strict=True):
+            lg.setLevel(level)
     return {**base, "available": True, "tortuosity": float(res.tortuosity),
             "formation_factor": float(res.formation_factor),
             "effective_porosity": float(res.effective_porosity),
