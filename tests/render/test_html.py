@@ -49,6 +49,7 @@ def test_html_scene_draws_a_non_blank_canvas_in_headless_chromium(scene, tmp_pat
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=640,480",
+           "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no host name resolves
            "--virtual-time-budget=8000", "--run-all-compositor-stages-before-draw",
            f"--screenshot={shot}", scene.as_uri()]
     subprocess.run(cmd, check=False, capture_output=True, timeout=90)
