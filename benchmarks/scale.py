@@ -184,6 +184,8 @@ def main() -> None:
                     help="also the single-process reconstruct() into a memory map")
     ap.add_argument("--work", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse WORK/tilts.mrc from an earlier run of the same size")
     ap.add_argument("--child-workers", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-mode", default="slabs", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -198,7 +200,15 @@ def main() -> None:
     shape = (n // 2, n, n)
     angles = np.linspace(-60, 60, args.tilts)
     t0 = time.perf_counter()
-    info = simulate(work / "tilts.mrc", shape, angles)
+    if args.reuse and (work / "tilts.mrc").exists():
+        from tomoml.io import read_tilt_series
+
+        found = read_tilt_series(work / "tilts.mrc", mmap=True).shape
+        if found != (args.tilts, n, n):
+            raise SystemExit(f"{work / 'tilts.mrc'} is {found}, not {(args.tilts, n, n)}")
+        info = {"balls": len(ball_phantom(shape)), "reused": True}
+    else:
+        info = simulate(work / "tilts.mrc", shape, angles)
     sim_s = time.perf_counter() - t0
     print(f"volume {shape[2]}x{shape[1]}x{shape[0]} (x y z), {args.tilts} tilts, "
           f"{info['balls']} balls; simulated in {sim_s:.1f} s; work folder {work}")

@@ -129,3 +129,29 @@ def test_in_memory_volume_is_not_pickled_into_every_task(tmp_path):
     assert len(blob) < data.nbytes / 50
     np.testing.assert_array_equal(pickle.loads(blob)[10:40, 5:60, 31:33].compute(),
                                   data[10:40, 5:60, 31:33])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").environ.get("TOMOML_SLOW_TESTS"),
+                    reason="end-to-end pipeline per series (~1-2 min here); "
+                           "set TOMOML_SLOW_TESTS=1")
+def test_real_pipeline_batch_of_two_ball_phantoms(tmp_path):
+    from tomoml.data import TiltSeries
+    from tomoml.io import write_tilt_series
+    from tomoml.reconstruct import forward_project
+
+    angles = np.arange(-60.0, 61.0, 4.0)
+    z, y, x = np.mgrid[:32, :32, :32] - 15.5
+    truth = {}
+    for name, r in (("small", 6.0), ("large", 9.0)):
+        ball = ((z**2 + y**2 + x**2) < r * r).astype(np.float32)
+        truth[name] = 1 - ball.mean()
+        write_tilt_series(TiltSeries(forward_project(ball, angles), angles, pixel_size_A=10.0),
+                          tmp_path / f"{name}.mrc")
+    res = run_batch(BASE, [str(tmp_path / "*.mrc")], scheduler="threads", num_workers=2,
+                    out_dir=tmp_path / "out")
+    assert res.failed == []
+    rows = {r["series"]: r for r in res.rows}
+    for name, porosity in truth.items():
+        assert (tmp_path / "out" / name / "tomoml-run.json").exists()
+        assert rows[name]["porosity.porosity"] == pytest.approx(porosity, abs=0.02)
