@@ -119,7 +119,22 @@ def run_child(args) -> dict:
         out.flush()
         del out
         times["reconstruct_s"] = time.perf_counter() - t0
-        return {"mode": "reference", "workers": w, **times, "peak_rss_gib": peak_rss_gib()}
+        extra = {}
+        labels_1 = work / f"labels_w{args.base_workers}.mrc"
+        if args.segment in ("auto", "unet") and labels_1.exists():
+            import mrcfile
+
+            from tomoml.segment import segment
+
+            with mrcfile.mmap(work / "rec_ref.mrc", mode="r") as rec, \
+                    mrcfile.mmap(labels_1, mode="r") as lab:
+                t1 = time.perf_counter()
+                whole = segment(rec.data, device="cpu")
+                times["segment_s"] = time.perf_counter() - t1
+                chunked = np.asarray(lab.data).view(np.uint8)
+                extra["labels_agreement_chunked_vs_whole"] = float(np.mean(whole == chunked))
+        return {"mode": "reference", "workers": w, **times, **extra,
+                "peak_rss_gib": peak_rss_gib()}
     import torch
 
     torch.set_num_threads(1)
@@ -188,6 +203,7 @@ def main() -> None:
                     help="reuse WORK/tilts.mrc from an earlier run of the same size")
     ap.add_argument("--child-workers", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-mode", default="slabs", help=argparse.SUPPRESS)
+    ap.add_argument("--base-workers", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child_workers is not None:
@@ -220,7 +236,8 @@ def main() -> None:
     for mode, w in configs:
         cmd = [sys.executable, __file__, "--work", str(work), "--size", str(n), "--method",
                args.method, "--iterations", str(args.iterations), "--segment", args.segment,
-               "--child-workers", str(w), "--child-mode", mode]
+               "--child-workers", str(w), "--child-mode", mode,
+               "--base-workers", str(args.workers[0])]
         if args.surface:
             cmd.append("--surface")
         child_env = env if mode == "slabs" else dict(os.environ)
@@ -242,8 +259,12 @@ def main() -> None:
                   f"{r['segment_s']:.1f} | {r['metrics_s']:.1f} | {r['total_s']:.1f} | "
                   f"{base['total_s'] / r['total_s']:.2f} | {r['peak_rss_gib']:.2f} |")
         else:
-            print(f"| reconstruct() single process | {r['workers']} torch threads | "
-                  f"{r['reconstruct_s']:.1f} | - | - | - | - | {r['peak_rss_gib']:.2f} |")
+            seg = f"{r['segment_s']:.1f}" if "segment_s" in r else "-"
+            print(f"| reconstruct() + segment() single process | {r['workers']} torch threads | "
+                  f"{r['reconstruct_s']:.1f} | {seg} | - | - | - | {r['peak_rss_gib']:.2f} |")
+            if "labels_agreement_chunked_vs_whole" in r:
+                print(f"U-Net labels, chunked vs whole volume: "
+                      f"{100 * r['labels_agreement_chunked_vs_whole']:.2f} % of voxels agree")
     checks = {}
     names = [f"rec_w{r['workers']}.mrc" for r in slabs]
     if len(names) > 1:

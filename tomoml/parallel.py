@@ -453,15 +453,23 @@ def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
 
 # --------------------------------------------------------------------------- inference
 
+@functools.lru_cache(maxsize=2)
+def _segmentation_model(path: str):
+    """Loaded once per worker process (tasks share it)."""
+    from tomoml.segment.inference import load_model
+
+    return load_model(path)
+
+
 def _segment_block(block: np.ndarray, *, model_path: str, levels: tuple[float, float],
                    roi: int, overlap: float, device: str) -> np.ndarray:
     """U-Net labels of one block, normalised with the whole volume's levels."""
     import torch
 
-    from tomoml.segment.inference import _fit_roi, _infer_block, load_model
+    from tomoml.segment.inference import _fit_roi, _infer_block
     from tomoml.segment.unet import normalize_intensity
 
-    model = load_model(model_path)
+    model = _segmentation_model(model_path)
     x = normalize_intensity(block, model.normalization, levels=levels)
     t = torch.from_numpy(x)[None, None]
     with torch.no_grad():
@@ -537,11 +545,10 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
                      sigma=float(sigma))
         d = int(4 * sigma + 0.5) if depth is None else int(depth)
     else:
-        from tomoml.segment.inference import load_model
         from tomoml.segment.unet import default_model_path
 
         path = str(default_model_path()) if str(model) == "default" else str(model)
-        m = load_model(path)
+        m = _segmentation_model(path)
         lo, hi = np.percentile(sample, [m.normalization["low"], m.normalization["high"]])
         levels = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
         fn = partial(_segment_block, model_path=path, levels=levels, roi=int(roi_size),
