@@ -8,10 +8,19 @@
 
 from __future__ import annotations
 
+from tomoml.segment.classical import (
+    best_gaussian_otsu,
+    local_threshold,
+    multi_otsu,
+    otsu,
+    watershed_split,
+)
+from tomoml.segment.inference import load_model, predict, segment
 from tomoml.segment.training import dice_per_class, masked_dice_ce_loss, train_segmenter
 from tomoml.segment.unet import SegmentationModel, default_model_path
 
 __all__ = [
-    "SegmentationModel", "default_model_path", "dice_per_class", "masked_dice_ce_loss",
-    "train_segmenter",
+    "SegmentationModel", "best_gaussian_otsu", "default_model_path", "dice_per_class",
+    "load_model", "local_threshold", "masked_dice_ce_loss", "multi_otsu", "otsu", "predict",
+    "segment", "train_segmenter", "watershed_split",
 ]

@@ -1,11 +1,12 @@
 """Applying a segmenter to a volume of any size: blockwise sliding windows, bounded memory.
 
-The volume is cut into blocks (with a margin of half a window on each side, so every voxel is
-predicted with full context); each block is normalised with the *whole* volume's intensity
-levels, run through MONAI's ``sliding_window_inference`` with Gaussian blending, and only its
-core is written to the output. Working memory is set by ``block_voxels``, not by the volume;
-the output can be a memory-mapped array (``out=``, or automatically for very big volumes).
-A GPU out-of-memory error is caught and the block retried with fewer, then smaller, windows.
+The volume is cut into blocks with a context margin of up to 32 voxels on each side (beyond
+the network's effective receptive field); each block is normalised with the *whole* volume's
+intensity levels, run through MONAI's ``sliding_window_inference`` with Gaussian blending, and
+only its core is written to the output. Working memory is set by ``block_voxels``, not by the
+volume; the output can be a memory-mapped array (``out=``, or automatically for very big
+volumes). A GPU out-of-memory error is caught and the block retried with fewer, then smaller,
+windows.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ log = logging.getLogger(__name__)
 
 #: Volumes with more voxels than this get a memory-mapped output when ``out`` is None.
 MEMMAP_THRESHOLD_VOXELS = 1 << 28
-#: Default working-memory budget: voxels in one block (with its margins).
-DEFAULT_BLOCK_VOXELS = 1 << 24
+#: Default working-memory budget: voxels in one block with its margins (2^25 voxels: about
+#: 0.8 GB of input, logits and blending weights for a 2-class model).
+DEFAULT_BLOCK_VOXELS = 1 << 25
+#: Default sliding window: big windows waste less on overlaps (the default model gives the
+#: same Dice with 64^3 and 128^3 windows, at twice the speed with 128^3).
+DEFAULT_ROI = 128
+#: Context margin around each block, voxels: beyond the network's effective receptive field.
+MAX_MARGIN = 32
 
 
 @functools.lru_cache(maxsize=2)
@@ -68,8 +75,12 @@ def iter_blocks(shape: tuple[int, int, int], core: tuple[int, int, int],
                 yield tuple(read), tuple(write), tuple(inner)
 
 
+def _margin(roi) -> tuple[int, int, int]:
+    return tuple(min(r // 2, MAX_MARGIN) for r in roi)  # type: ignore[return-value]
+
+
 def _block_core(shape, roi, block_voxels: int) -> tuple[int, int, int]:
-    margin = [r // 2 for r in roi]
+    margin = _margin(roi)
     core = list(shape)
     while np.prod([min(c + 2 * m, n) for c, m, n in zip(core, margin, shape, strict=True)]) \
             > block_voxels:
@@ -161,7 +172,7 @@ def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu"
     device : {"cpu", "cuda"}
         A resolved device (see :func:`tomoml._device.resolve_device`).
     roi_size : int or (z, y, x), optional
-        Sliding-window size; default 64 (a multiple of 8).
+        Sliding-window size; default 128 (clipped to the volume; a multiple of 8).
     overlap : float
         Window overlap fraction (windows are blended with Gaussian weights).
     sw_batch_size : int
@@ -181,7 +192,7 @@ def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu"
     import torch
 
     shape = tuple(volume.shape)
-    roi = (64, 64, 64) if roi_size is None else (
+    roi = (DEFAULT_ROI,) * 3 if roi_size is None else (
         (int(roi_size),) * 3 if np.isscalar(roi_size) else tuple(int(r) for r in roi_size))
     roi = _fit_roi(roi, shape)
     levels = robust_percentiles(volume, model.normalization["low"], model.normalization["high"])
@@ -192,7 +203,7 @@ def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu"
                             None if probabilities_out is True else probabilities_out)
     net = model.network.to(device).eval()
     core = _block_core(shape, roi, block_voxels)
-    margin = tuple(r // 2 for r in roi)
+    margin = _margin(roi)
     blocks = list(iter_blocks(shape, core, margin))
     from tomoml._progress import track
 

@@ -145,13 +145,13 @@ def _split_validation(labels: np.ndarray, val_fraction: float, ignore_label: int
     return train, val
 
 
-class _PatchSampler:
-    """Random training patches, centred on annotated voxels (so sparse labels get sampled)."""
+class _UniformSampler:
+    """Random training patches centred near annotated voxels drawn uniformly (each volume
+    weighted by the square root of its annotated voxels)."""
 
     def __init__(self, images, labels, patch, ignore_label, rng):
         self.patch = np.array(patch)
         self.rng = rng
-        self.ignore = ignore_label
         self.images, self.labels, self.coords, self.weights = [], [], [], []
         for im, lab in zip(images, labels, strict=True):
             pad = [(0, max(0, int(p) - n)) for p, n in zip(self.patch, im.shape, strict=True)]
@@ -180,6 +180,60 @@ class _PatchSampler:
         start = np.clip(c + jitter - self.patch // 2, 0, np.array(im.shape) - self.patch)
         sl = tuple(slice(int(s), int(s + p)) for s, p in zip(start, self.patch, strict=True))
         return im[sl], lab[sl]
+
+
+class _BalancedSampler:
+    """Random training patches centred near annotated voxels, class-balanced: a class is drawn
+    uniformly, then one of its voxels (as MONAI's ``RandCropByLabelClasses``), so sparse
+    annotations and rare phases are seen as often as the background."""
+
+    def __init__(self, images, labels, patch, ignore_label, rng, max_per_class=100_000):
+        self.patch = np.array(patch)
+        self.rng = rng
+        self.images, self.labels = [], []
+        self.coords: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for im, lab in zip(images, labels, strict=True):
+            pad = [(0, max(0, int(p) - n)) for p, n in zip(self.patch, im.shape, strict=True)]
+            if any(p[1] for p in pad):
+                im = np.pad(im, pad, mode="reflect" if min(im.shape) > 1 else "edge")
+                lab = np.pad(lab, pad, constant_values=ignore_label)
+            flat = lab.reshape(-1)
+            k = len(self.images)
+            for c in np.unique(flat):
+                if c == ignore_label:
+                    continue
+                idx = np.flatnonzero(flat == c)
+                if idx.size > max_per_class:
+                    idx = rng.choice(idx, max_per_class, replace=False)
+                self.coords.setdefault(int(c), []).append(
+                    (k, np.stack(np.unravel_index(idx, lab.shape), axis=1)))
+            self.images.append(im)
+            self.labels.append(lab)
+        if not self.coords:
+            raise InputError("labels: no annotated voxels (every voxel is the ignore label)")
+        self.classes = sorted(self.coords)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        c = self.classes[int(self.rng.integers(len(self.classes)))]
+        per_volume = self.coords[c]
+        sizes = np.array([len(v[1]) for v in per_volume], dtype=float) ** 0.5
+        k, coords = per_volume[int(self.rng.choice(len(per_volume), p=sizes / sizes.sum()))]
+        im, lab = self.images[k], self.labels[k]
+        centre = coords[int(self.rng.integers(len(coords)))]
+        jitter = self.rng.integers(-self.patch // 4, self.patch // 4 + 1)
+        start = np.clip(centre + jitter - self.patch // 2, 0, np.array(im.shape) - self.patch)
+        sl = tuple(slice(int(s), int(s + p)) for s, p in zip(start, self.patch, strict=True))
+        return im[sl], lab[sl]
+
+
+def _mean_dice(dice: np.ndarray) -> float:
+    """Mean Dice of the non-background classes present (of all present classes when no
+    foreground class is; -inf when none is): the score that picks the best epoch."""
+    dice = np.asarray(dice, dtype=float)
+    for part in (dice[1:], dice):
+        if np.isfinite(part).any():
+            return float(part[np.isfinite(part)].mean())
+    return -np.inf
 
 
 def _plain(x):
@@ -255,8 +309,8 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
                     val_fraction: float = 0.2, validation=None, seed: int = 0,
                     device: str = "auto", batch_size: int = 2,
                     steps_per_epoch: int | None = None, learning_rate: float | None = None,
-                    augment: bool = True, time_limit_s: float | None = None,
-                    ) -> SegmentationModel:
+                    augment: bool = True, sampling: str = "balanced",
+                    time_limit_s: float | None = None) -> SegmentationModel:
     """Train (or fine-tune) a 3D U-Net on labelled volumes.
 
     Parameters
@@ -291,6 +345,9 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
         2e-3 from scratch and 5e-4 when fine-tuning.
     augment : bool
         Random flips/turns in x-y, intensity gain/shift/contrast, blur and noise (MONAI).
+    sampling : {"balanced", "uniform"}
+        Patch centres: a class drawn uniformly, then one of its annotated voxels (rare phases
+        and sparse annotations are seen often), or any annotated voxel.
     time_limit_s : float, optional
         Stop after the epoch during which this many seconds have passed.
 
@@ -329,7 +386,9 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
     patch = _as_patch(patch)
     dev = resolve_device(device)
     model = _load_init(init, names, patch, seed)
-    fine_tune = init is not None and str(init).lower() != "none"
+    # an untrained SegmentationModel (a custom architecture) counts as training from scratch
+    fine_tune = init is not None and str(init).lower() != "none" and not (
+        isinstance(init, SegmentationModel) and "epochs" not in init.info)
     net = model.network.to(dev)
 
     norm_ims = [normalize_intensity(im, model.normalization) for im in ims]
@@ -348,7 +407,10 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
                 v_ims.append(im)
                 v_labs.append(va)
     rng = np.random.default_rng(seed)
-    sampler = _PatchSampler(norm_ims, train_labs, patch, ignore_label, rng)
+    if sampling not in ("balanced", "uniform"):
+        raise ConfigError(f"sampling must be 'balanced' or 'uniform', got {sampling!r}")
+    sampler = (_BalancedSampler if sampling == "balanced" else _UniformSampler)(
+        norm_ims, train_labs, patch, ignore_label, rng)
     if steps_per_epoch is None:
         n_annot = sum(int((lab != ignore_label).sum()) for lab in train_labs)
         steps_per_epoch = int(np.clip(math.ceil(n_annot / (np.prod(patch) * batch_size)), 4, 50))
@@ -391,10 +453,10 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
 
     t0 = time.perf_counter()
     history = TrainingHistory(loss=[], val_dice=[], best_epoch=-1, seconds=0.0)
-    best_score, best_state = -np.inf, None
+    best_score, best_state, d0 = -np.inf, None, None
     if v_ims and fine_tune:  # the starting point competes too: never return a worse model
         d0 = validate()
-        best_score = float(np.nanmean(d0[1:])) if len(d0) > 1 else float(np.nanmean(d0))
+        best_score = _mean_dice(d0)
         best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         log.info("validation Dice before training: %s", np.round(d0, 4).tolist())
     net.train()
@@ -414,7 +476,7 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
             dice = validate()
             history.loss.append(float(np.mean(losses)))
             history.val_dice.append([float(v) for v in dice])
-            score = float(np.nanmean(dice[1:])) if v_ims else -float(np.mean(losses))
+            score = _mean_dice(dice) if v_ims else -float(np.mean(losses))
             log.info("epoch %d: loss %.4f, validation Dice %s", epoch + 1, history.loss[-1],
                      np.round(dice, 4).tolist())
             if score > best_score:
@@ -428,7 +490,10 @@ def train_segmenter(images, labels, *, classes: int | Sequence[str] | None = Non
     net.eval()
     history.seconds = time.perf_counter() - t0
     model.network = net.cpu()
-    best = history.val_dice[history.best_epoch] if history.best_epoch >= 0 else None
+    if history.best_epoch >= 0:
+        best = history.val_dice[history.best_epoch]
+    else:  # no epoch beat the starting weights, which are returned
+        best = [float(v) for v in d0] if v_ims and fine_tune else None
     model.info = {
         **{k: v for k, v in model.info.items() if k not in ("history", "val_dice")},
         "trained_from": "scratch" if not fine_tune else str(

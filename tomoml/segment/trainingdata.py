@@ -166,16 +166,28 @@ def make_phantom(kind: str, shape: tuple[int, int, int], rng: np.random.Generato
 
 
 def _synthetic_phantom(kind: str, shape, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A :mod:`tomoml.synthetic` phantom with random parameters, collapsed to 2 classes."""
     import tomoml.synthetic as syn
 
     seed = int(rng.integers(2**31))
-    if kind == "gyroid" or kind == "spinodal":
-        ph = syn.sponge(shape, kind=kind, seed=seed)
+    m = min(shape)
+    if kind in ("gyroid", "spinodal"):
+        ph = syn.sponge(shape, kind=kind, seed=seed, porosity=float(rng.uniform(0.3, 0.7)),
+                        period=float(rng.uniform(0.16, 0.45) * m),
+                        envelope=str(rng.choice(["cylinder", "none", "sphere"])),
+                        envelope_radius=float(rng.uniform(0.35, 0.5)))
     elif kind == "sphere_pack":
-        ph = syn.sphere_pack(shape, seed=seed)
+        ph = syn.sphere_pack(shape, seed=seed, radius=float(rng.uniform(0.05, 0.14) * m),
+                             gap=float(rng.uniform(0.0, 3.0)),
+                             container_radius=float(rng.uniform(0.35, 0.5)))
     else:
-        ph = syn.porous_particle(shape, seed=seed)
-    return np.asarray(ph.volume, dtype=np.float32), (np.asarray(ph.labels) > 0).astype(np.uint8)
+        ph = syn.porous_particle(shape, seed=seed,
+                                 particle_density=float(rng.uniform(1.5, 5.0)))
+    density = np.asarray(ph.volume, dtype=np.float32) * np.float32(rng.uniform(0.6, 1.4))
+    labels = (np.asarray(ph.labels) > 0).astype(np.uint8)
+    if rng.random() < 0.4:  # a weak embedding / support density in the pores
+        density = density + np.float32(rng.uniform(0.05, 0.3) * density.max()) * (labels == 0)
+    return density.astype(np.float32), labels
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +268,7 @@ def simulate_tomogram(density: np.ndarray, rng: np.random.Generator, *,
     nx = nx_full - 2 * pad_x
     max_tilt = float(rng.uniform(45.0, 75.0)) if max_tilt is None else float(max_tilt)
     tilt_step = float(rng.choice([1.5, 2.0, 3.0])) if tilt_step is None else float(tilt_step)
-    dose = float(np.exp(rng.uniform(np.log(4.0), np.log(400.0)))) if dose is None else float(dose)
+    dose = float(np.exp(rng.uniform(np.log(10.0), np.log(1000.0)))) if dose is None else float(dose)
     blur_sigma = float(rng.uniform(0.0, 1.5)) if blur_sigma is None else float(blur_sigma)
     if method is None:
         method = "fbp" if rng.random() < 0.6 else "sirt"
@@ -309,7 +321,8 @@ def simulate_sample(shape: tuple[int, int, int] = (64, 64, 64), *, seed: int,
     pad_x = int(np.ceil(nz * 0.6)) if extended else 0
     full = (nz, ny, nx + 2 * pad_x)
     use_syn = phantoms == "synthetic" or (phantoms == "mixed" and rng.random() < 0.5)
-    if use_syn and kind != "inclusions":
+    use_syn = use_syn and kind != "inclusions"  # tomoml.synthetic has no inclusion phantom
+    if use_syn:
         density, labels = _synthetic_phantom(kind, full, rng)
     else:
         density, labels = make_phantom(kind, full, rng)
