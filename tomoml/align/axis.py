@@ -173,8 +173,8 @@ def axis_profiles(raw: np.ndarray, tilt_axis_deg: float, shifts_dydx: np.ndarray
     """Each image summed across the tilt axis: ``(n, ny)`` profiles along the aligned y axis.
 
     The same as rotating by ``-tilt_axis_deg``, shifting, and summing the rows, but computed by
-    splatting every pixel onto the rotated y axis (linear weights), which needs no resampled
-    image and keeps the corners that a rotation would cut.
+    splatting every pixel onto the rotated y axis (cubic B-spline weights), which needs no
+    resampled image and keeps the corners that a rotation would cut.
     """
     n, ny, nx = raw.shape
     th = np.deg2rad(tilt_axis_deg)
@@ -186,14 +186,21 @@ def axis_profiles(raw: np.ndarray, tilt_axis_deg: float, shifts_dydx: np.ndarray
     for i in range(n):
         pos = y_rot + shifts_dydx[i, 0]
         i0 = np.floor(pos).astype(np.int64)
-        w1 = pos - i0
+        t = pos - i0
         vals = raw[i].ravel().astype(np.float64)
-        acc = np.zeros(ny + 2)
-        ok0 = (i0 >= 0) & (i0 < ny)
-        ok1 = (i0 + 1 >= 0) & (i0 + 1 < ny)
-        acc[:ny] += np.bincount(i0[ok0], vals[ok0] * (1 - w1[ok0]), minlength=ny)[:ny]
-        acc[:ny] += np.bincount(i0[ok1] + 1, vals[ok1] * w1[ok1], minlength=ny)[:ny]
-        out[i] = acc[:ny]
+        # Cubic B-spline weights on bins i0-1 .. i0+2. Their sum of squares (the share of a
+        # pixel's noise power that reaches the profile) varies by +-7% with the fractional
+        # position, against +-33% for linear weights; near 0 and 90 degrees, where all pixels
+        # share nearly one fraction, linear weights made the noise floor depend on the angle.
+        t2, t3 = t * t, t * t * t
+        weights = ((1 - t) ** 3 / 6, (3 * t3 - 6 * t2 + 4) / 6,
+                   (-3 * t3 + 3 * t2 + 3 * t + 1) / 6, t3 / 6)
+        acc = np.zeros(ny)
+        for k, w in zip((-1, 0, 1, 2), weights, strict=True):
+            j = i0 + k
+            ok = (j >= 0) & (j < ny)
+            acc += np.bincount(j[ok], vals[ok] * w[ok], minlength=ny)[:ny]
+        out[i] = acc
     return out
 
 
