@@ -149,7 +149,7 @@ def main() -> None:
         refs.append({"what": "surface area vs one unchunked skimage marching_cubes",
                      "tomoml_s": round(ts, 2), "reference_s": round(tb, 2),
                      "tomoml_peak_GiB": round(ps_, 2), "reference_peak_GiB": round(pb, 2),
-                     "relative_difference": abs(sa["area_vox2"] - sb) / sb})
+                     "relative_difference": float(abs(sa["area_vox2"] - sb) / sb)})
         print(f"  surface: tomoml {ts:.2f} s {ps_:.2f} GiB / skimage {tb:.2f} s {pb:.2f} GiB "
               f"(areas differ by {abs(sa['area_vox2'] - sb) / sb:.1e})", flush=True)
         la, tl, pl = timed(local_thickness, ref)
