@@ -116,3 +116,39 @@ def test_bad_settings_raise_config_errors(noisy_case):
         train_n2n(even, odd, patch=(16, 16))
     with pytest.raises(InputError, match="same shape"):
         train_n2n(even, odd[:-1])
+
+
+def test_no_autocast_on_the_cpu():
+    import contextlib
+
+    from tomoml.denoise.training import mixed_precision
+
+    assert isinstance(mixed_precision(False), contextlib.nullcontext)
+
+
+@pytest.mark.gpu
+def test_cuda_training_uses_mixed_precision_and_matches_cpu_inference(noisy_case):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from tomoml.denoise import predict, train_n2n
+
+    _, even, odd = noisy_case
+    m = train_n2n(even, odd, epochs=2, steps_per_epoch=5, patch=16, batch=4, seed=0,
+                  device="cuda", val_fraction=0.34)
+    assert m.training["mixed_precision"] is True and m.training["device"] == "cuda"
+    gpu = predict(m, even=even, odd=odd, device="cuda")
+    cpu = predict(m, even=even, odd=odd, device="cpu")
+    assert np.abs(gpu - cpu).max() < 0.02 * cpu.std()  # float16 windows vs float32
+
+
+def test_blind_spot_without_radius_takes_values_from_anywhere_in_the_patch():
+    from tomoml.denoise import blind_spot_mask
+
+    v = _ramp(16)[None]
+    masked, mask = blind_spot_mask(np.random.default_rng(0), v, cell=2, radius=None)
+    m = mask.astype(bool)
+    assert mask.sum() == 16**3 / 8 and (masked[m] != v[m]).all()
+    far = np.abs(masked[m].astype(int) // 256 - v[m].astype(int) // 256) > 2
+    assert far.mean() > 0.5  # mostly not a neighbour: no correlated noise to copy

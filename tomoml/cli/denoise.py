@@ -41,9 +41,11 @@ def denoise_command(
 ) -> None:
     """Denoise a tomogram with a 3D U-Net trained on the tomogram itself (no clean data).
 
-    Noise2Noise (as cryoCARE) learns from two half-dose reconstructions with independent noise
-    (--even/--odd) and removes correlated reconstruction noise too; Noise2Void (blind-spot) needs
-    only the one volume. The voxel size is kept.
+    Noise2Noise (n2n, as cryoCARE) learns from two half-dose reconstructions (--even/--odd).
+
+    Noise2Void (n2v, blind-spot) needs only the one volume but removes less correlated noise.
+
+    The output keeps the voxel size of VOLUME.
 
     Example: tomoml denoise rec.mrc --even rec_even.mrc --odd rec_odd.mrc -o rec_n2n.mrc --save-model n2n
     """

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tomoml.denoise.model import DenoiseModel, Normalisation
-from tomoml.denoise.training import as_array
+from tomoml.denoise.training import as_array, mixed_precision
 from tomoml.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _run(network, arrays: Sequence[np.ndarray], norm: Normalisation, roi: Sequen
 
     with bar(total=total, desc=desc, unit="window") as pbar:
         def step(x):
-            with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            with mixed_precision(amp):
                 y = network(x)
             pbar.update(int(x.shape[0]))
             return y.float()

@@ -178,6 +178,17 @@ def init_network(architecture: dict[str, Any], seed: int, init_from=None):
     return net
 
 
+def mixed_precision(enabled: bool):
+    """float16 autocast on a CUDA device; a no-op context everywhere else."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.float16)
+
+
 def fit(net, make_batch: BatchMaker, regions: Regions, settings: TrainSettings, *,
         device: str, desc: str) -> tuple[Any, dict[str, Any]]:
     """Train ``net`` in place; return it (best validation weights) and the training record."""
@@ -197,7 +208,7 @@ def fit(net, make_batch: BatchMaker, regions: Regions, settings: TrainSettings, 
         return None if a is None else torch.from_numpy(a).to(device, non_blocking=True)
 
     def loss_of(x, y, m):
-        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        with mixed_precision(amp):
             pred = net(x)
         err = (pred.float() - y) ** 2
         return err.mean() if m is None else (err * m).sum() / m.sum().clamp_min(1.0)
