@@ -81,3 +81,12 @@ def test_thickness_distribution_reports_diameter_in_nm():
     assert dist["diameter_nm"] == [5.0]
     assert dist["volume_fraction"] == [1.0]
     assert "DIAMETER" in dist["quantity"]
+
+
+def test_local_thickness_equals_porespy_dt_method_on_a_random_structure():
+    import porespy as ps
+    from scipy import ndimage as ndi
+
+    im = ndi.gaussian_filter(np.random.default_rng(5).random((30, 32, 34)), 2.5) > 0.5
+    values, idx = ps.filters.local_thickness(im, method="dt", return_indices=True)
+    np.testing.assert_array_equal(local_thickness(im), 2 * np.asarray(values)[idx])
