@@ -95,7 +95,7 @@ def train_n2n(even, odd, *, epochs: int = TrainSettings.epochs,
     Examples
     --------
     >>> model = train_n2n(even, odd, epochs=20, seed=0)          # doctest: +SKIP
-    >>> clean = model.predict(None, even=even, odd=odd)          # doctest: +SKIP
+    >>> clean = model.predict(even=even, odd=odd)                # doctest: +SKIP
     """
     from tomoml._device import resolve_device
 
