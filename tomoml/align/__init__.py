@@ -4,7 +4,7 @@ Steps of :func:`align` (each is a public function too):
 
 1. checks: at least 5 tilts, no blank or constant image;
 2. tilt-axis angle, coarse: the common line of the images' Fourier amplitudes
-   (:func:`estimate_tilt_axis`, any angle, ~1° precise);
+   (:func:`estimate_tilt_axis`, any angle, 1-4° precise);
 3. shifts, coarse: cross-correlation of neighbouring tilts with cosine stretching, band-pass
    filter and edge taper, chained from the zero tilt (:func:`coarse_align`, IMOD ``tiltxcorr``);
 4. tilt-axis angle, fine: the angle at which the tilts' profiles along the axis agree best
@@ -38,6 +38,12 @@ from tomoml.align.axis import (
     refine_tilt_axis,
     wrap_axis_angle,
 )
+from tomoml.align.fiducials import (
+    align_fiducials,
+    detect_fiducials,
+    solve_fiducial_alignment,
+    track_fiducials,
+)
 from tomoml.align.projmatch import (
     MatchRound,
     SliceOperator,
@@ -63,7 +69,8 @@ __all__ = [
     "refine_tilt_axis", "profile_inconsistency", "wrap_axis_angle", "coarse_align",
     "register_translation", "Registration", "bandpass_filter", "edge_taper", "normalize_image",
     "projection_matching", "reprojection_residual", "rotate_shifts", "bin_images",
-    "SliceOperator",
+    "SliceOperator", "detect_fiducials", "track_fiducials", "solve_fiducial_alignment",
+    "align_fiducials",
 ]
 
 log = logging.getLogger(__name__)
@@ -198,8 +205,6 @@ def align(tilts: TiltSeries, *, method: str = "projmatch", estimate_axis: bool =
     score = float("nan")
 
     if method == "fiducials":
-        from tomoml.align.fiducials import align_fiducials
-
         theta, shifts = align_fiducials(raw, angles, tilt_axis_deg=hint,
                                         estimate_axis=estimate_axis, max_shift=max_shift)
     else:
