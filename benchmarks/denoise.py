@@ -85,6 +85,8 @@ def main() -> None:
     ap.add_argument("--residual", action="store_true")
     ap.add_argument("--no-n2v", action="store_true")
     ap.add_argument("--no-nlm", action="store_true")
+    ap.add_argument("--nlm-h", default="0.5,0.75,1.0,1.5",
+                    help="non-local means strengths to try, in units of the noise sigma")
     ap.add_argument("--quick", action="store_true", help="few epochs, fewer baselines")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=float, default=10.0, help="training time budget per model")
@@ -129,7 +131,7 @@ def main() -> None:
         # Noise level of the full-dose volume from the halves (independent noise): the
         # search over h below makes the result insensitive to this estimate.
         sigma = float(np.std(even - odd) / 2)
-        hs = [0.6, 1.0] if args.quick else [0.5, 0.75, 1.0, 1.5]
+        hs = [0.6, 1.0] if args.quick else [float(h) for h in args.nlm_h.split(",")]
         rows.append(best_of(
             "non-local means (skimage)",
             lambda h: denoise_nl_means(full, patch_size=3, patch_distance=4, h=h * sigma,
