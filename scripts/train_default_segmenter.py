@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-val", type=int, default=3)
     p.add_argument("--size", type=int, default=64, help="edge of each simulated tomogram")
     p.add_argument("--patch", type=int, default=48)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--steps-per-epoch", type=int, default=25)
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
