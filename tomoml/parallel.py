@@ -490,7 +490,8 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
                    sigma: float = 0.0, chunks=None, depth: int | None = None,
                    scheduler: Any = "threads", num_workers: int | None = None, out=None,
                    voxel_size_A: float = 1.0, force: bool = False, device: str = "cpu",
-                   roi_size: int = 64, overlap: float = 0.25, max_samples: int = 4_000_000):
+                   roi_size: int | None = None, overlap: float = 0.25,
+                   max_samples: int = 4_000_000):
     """Segment a volume by overlapping chunks on a dask scheduler (bounded memory).
 
     Global statistics come first from a strided subsample of the whole volume (the U-Net's
@@ -508,11 +509,13 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
         Gaussian of ``sigma`` voxels (depth >= its radius makes it identical to the
         whole-volume filter).
     depth : int, optional
-        Context per side; default half the window (U-Net) or the Gaussian radius.
+        Context per side; default the margin :func:`tomoml.segment.segment` uses (half the
+        window, at most 32 voxels) for the U-Net, or the Gaussian radius.
     out, scheduler, chunks, num_workers, voxel_size_A, force :
         As in :func:`map_blocks_overlap`.
     device, roi_size, overlap :
-        U-Net inference settings (see :func:`tomoml.segment.inference.predict`).
+        U-Net inference settings (see :func:`tomoml.segment.inference.predict`); the window
+        ``roi_size`` defaults to the one :func:`tomoml.segment.segment` uses.
 
     Returns
     -------
@@ -551,9 +554,13 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
         m = _segmentation_model(path)
         lo, hi = np.percentile(sample, [m.normalization["low"], m.normalization["high"]])
         levels = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
-        fn = partial(_segment_block, model_path=path, levels=levels, roi=int(roi_size),
+        from tomoml.segment import inference as seg
+
+        roi = int(roi_size) if roi_size is not None else int(getattr(seg, "DEFAULT_ROI", 64))
+        fn = partial(_segment_block, model_path=path, levels=levels, roi=roi,
                      overlap=float(overlap), device=device)
-        d = int(roi_size) // 2 if depth is None else int(depth)
+        margin = min(roi // 2, int(getattr(seg, "MAX_MARGIN", roi // 2)))
+        d = margin if depth is None else int(depth)
     return map_blocks_overlap(arr, fn, depth=d, scheduler=scheduler, num_workers=num_workers,
                               out=out, dtype=np.uint8, voxel_size_A=voxel_size_A, force=force)
 
