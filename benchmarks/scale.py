@@ -168,7 +168,7 @@ def run_child(args) -> dict:
     times["total_s"] = time.perf_counter() - t0
     keep = {k: m[k] for k in ("porosity", "euler_characteristic", "surface_area_nm2") if k in m}
     return {"mode": "slabs", "workers": w, "segmentation": segment, **times, **keep,
-            "peak_rss_gib": peak_rss_gib()}
+            "peak_rss_gib": peak_rss_gib(), "load_avg_1min_end": os.getloadavg()[0]}
 
 
 def identical(a: Path, b: Path) -> tuple[bool, float]:
