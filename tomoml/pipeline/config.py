@@ -29,7 +29,7 @@ Example ``pipeline.toml``::
     model = "default"             # or a model path, or method = "otsu"
 
     [analyze]
-    phase = 0                     # the phase whose pores/sizes are measured
+    envelope = "closing"          # porosity inside the particle, not the box
 
     [render]
     html = true
@@ -101,6 +101,8 @@ class DenoiseConfig:
     epochs: int | None = None
     patch: int | None = None
     batch: int | None = None
+    steps_per_epoch: int | None = None
+    max_minutes: float | None = None  # stop training after this long (the best model so far is kept)
     model: str | None = None
     device: str = "auto"
 
@@ -119,7 +121,7 @@ class SegmentConfig:
 
 @dataclass
 class AnalyzeConfig:
-    phase: int = 0
+    phase: int | None = None  # the solid label analysed; None = every non-zero label together
     envelope: str | None = None
     voxel_size_A: float | None = None
 

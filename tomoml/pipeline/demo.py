@@ -37,9 +37,11 @@ def demo_config(out_dir: str | os.PathLike):
         "output": {"dir": str(out_dir)},
         "align": {"method": "projmatch"},
         "reconstruct": {"method": "sirt", "iterations": 50},
-        "denoise": {"method": "n2n"},
+        # A short Noise2Noise training keeps the demo within a few minutes on a laptop CPU;
+        # on your own data use the defaults (tomoml denoise) or more epochs.
+        "denoise": {"method": "n2n", "epochs": 8, "steps_per_epoch": 15, "max_minutes": 1.5},
         "segment": {"model": "default"},
-        "analyze": {"phase": 0, "envelope": "closing"},
+        "analyze": {"envelope": "closing"},
         "render": {"html": True},
         "seed": 0,
     }

@@ -56,24 +56,57 @@ def _orthoslices(volume: np.ndarray, labels: np.ndarray | None = None, title: st
     return uri
 
 
-def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    rows: list[tuple[str, Any]] = []
-    if isinstance(d, dict):
-        for k, v in d.items():
-            if k in ("definitions", "histogram", "histograms", "objects", "distribution"):
-                continue
-            rows += _flatten(v, f"{prefix}{k}." if prefix or k else "")
-            if not isinstance(v, (dict, list)):
-                rows[-1] = (f"{prefix}{k}", v)
-    elif not isinstance(d, list):
-        rows.append((prefix.rstrip("."), d))
+def _get(d: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+# (label, path in metrics.json's "metrics", unit) for the report's summary table; the JSON has
+# every number with its definition.
+_SUMMARY = (
+    ("porosity (inside the envelope)", "porosity.porosity", ""),
+    ("surface area", "surface.surface_area_nm2", "nm²"),
+    ("specific surface S/V (total)", "surface.S_over_V_total_per_nm", "nm⁻¹"),
+    ("specific surface S/V (solid)", "surface.S_over_V_phase_per_nm", "nm⁻¹"),
+    ("pore size, mean diameter", "pore_size.mean_nm", "nm"),
+    ("pore size, d10 / median / d90", ("pore_size.d10_nm", "pore_size.median_nm",
+                                       "pore_size.d90_nm"), "nm"),
+    ("solid thickness, mean diameter", "solid_thickness.mean_nm", "nm"),
+    ("Euler characteristic of the solid", "topology.solid.euler_characteristic",
+     "(26-connected)"),
+    ("solid: objects / tunnels / cavities", ("topology.solid.objects", "topology.solid.tunnels",
+                                             "topology.solid.cavities"), ""),
+    ("connectivity density of the solid", "topology.solid.connectivity_density_per_nm3", "nm⁻³"),
+    ("solid components", "topology.solid.components.count", ""),
+    ("solid percolates along z / y / x", ("topology.solid.percolation.z",
+                                          "topology.solid.percolation.y",
+                                          "topology.solid.percolation.x"), ""),
+    ("pore network: branches / junctions", ("skeleton.branches", "skeleton.junctions"), ""),
+    ("particles: count / mean equivalent diameter", ("particles.count",
+                                                     "particles.mean_equivalent_diameter_nm"),
+     "nm"),
+)
+
+
+def _summary_rows(metrics: dict) -> list[tuple[str, str]]:
+    rows = []
+    for label, paths, unit in _SUMMARY:
+        values = [_get(metrics, p) for p in ((paths,) if isinstance(paths, str) else paths)]
+        if all(v is None for v in values):
+            continue
+        rows.append((label, " / ".join(_fmt(v) for v in values) + (f" {unit}" if unit else "")))
     return rows
 
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    return html.escape(str(v))
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return "–" if v is None else html.escape(str(v))
 
 
 def write_report(res: PipelineResult, cfg: PipelineConfig) -> Path:
@@ -117,8 +150,8 @@ def write_report(res: PipelineResult, cfg: PipelineConfig) -> Path:
     if "analyze" in steps:
         s = steps["analyze"]
         metrics = json.loads(s.path("json").read_text())
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>"
-                       for k, v in _flatten(metrics))
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+                       for k, v in _summary_rows(metrics.get("metrics", {})))
         parts.append(f"<h2>Morphology</h2><table>{rows}</table>"
                      f"<p>Full metrics: <a href='{s.folder.name}/{s.files['json']}'>"
                      f"{s.files['json']}</a>, per object: <a href='{s.folder.name}/"

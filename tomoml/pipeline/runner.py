@@ -72,13 +72,15 @@ def _load_inputs(cfg: PipelineConfig):
     return tilts, even, odd
 
 
-def _step_align(cfg, tilts, even, odd):
+def _step_align(cfg, tilts, even, odd, seed):
     def compute(folder: Path):
         from tomoml.align import align
         from tomoml.io import write_tilt_series, write_xf
 
-        result = align(tilts, method=cfg.align.method, estimate_axis=cfg.align.estimate_axis,
-                       max_shift=cfg.align.max_shift, iterations=cfg.align.iterations)
+        ac = cfg.align
+        kw = {"iterations": ac.iterations} if ac.iterations is not None else {}
+        result = align(tilts, method=ac.method, estimate_axis=ac.estimate_axis,
+                       max_shift=ac.max_shift, seed=seed, **kw)
         files = {"aligned": "aligned.mrc", "xf": "aligned.xf"}
         write_tilt_series(result.aligned, folder / files["aligned"])
         write_xf(result.xf, folder / files["xf"])
@@ -125,7 +127,9 @@ def _step_denoise(cfg, volume, even, odd, seed):
         dc = cfg.denoise
         method = dc.method if (even is not None or dc.method == "n2v") else "n2v"
         kw = {k: v for k, v in dict(epochs=dc.epochs, patch=dc.patch, batch=dc.batch,
-                                     model=dc.model).items() if v is not None}
+                                     steps_per_epoch=dc.steps_per_epoch,
+                                     max_minutes=dc.max_minutes, model=dc.model).items()
+              if v is not None}
         if method == "n2n":
             out = denoise(volume.data, even=even.data, odd=odd.data, method="n2n", seed=seed,
                           device=dc.device, **kw)
@@ -225,7 +229,7 @@ def run_pipeline(cfg: PipelineConfig, *, command: str | None = None) -> Pipeline
 
     if cfg.align.method != "none":
         r = step(1, "align", cfg.align.__dict__ | {"seed": cfg.seed},
-                 _step_align(cfg, tilts, even, odd))
+                 _step_align(cfg, tilts, even, odd, cfg.seed))
         from tomoml.io import read_tilt_series
 
         tilts = read_tilt_series(r.path("aligned"), tilts.angles_deg,
