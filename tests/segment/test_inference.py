@@ -92,3 +92,26 @@ def test_segment_keeps_volume_metadata_and_rejects_bad_input(model):
 
     with pytest.raises(InputError, match="3D"):
         segment(np.zeros((4, 4)), model=model)
+
+
+def test_fast_argmax_matches_torch_argmax_including_ties():
+    from tomoml.segment.inference import _argmax
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randint(0, 3, (4, 6, 7, 8), generator=g).float()  # many ties
+    view = logits[:, 1:5, :, 2:]
+    np.testing.assert_array_equal(_argmax(view).numpy(), view.argmax(0).numpy())
+
+
+def test_window_plan_covers_each_axis_with_the_fewest_windows():
+    from tomoml.segment.inference import plan_windows
+
+    roi, overlap = plan_windows((256, 100, 300))
+    assert roi[1] == 104 and overlap[1] == 0.0  # one window, padded to a multiple of 8
+    assert roi[0] == 136  # 256 = two windows of 136 overlapping by 16
+    for n, r, o in zip((256, 300), (roi[0], roi[2]), (overlap[0], overlap[2]), strict=True):
+        step = int(r * (1 - o))
+        n_windows = -(-(n - r) // step) + 1
+        assert r <= 144 and r % 8 == 0
+        assert (n_windows - 1) * step + r >= n and r - step >= 16  # covered, overlapping
+        assert n_windows == -(-(n - 16) // (144 - 16))  # the fewest windows of <= 144

@@ -24,7 +24,7 @@ from tomoml.data import Volume
 from tomoml.errors import BackendError, ConfigError, InputError
 from tomoml.segment.unet import SegmentationModel, normalize_intensity, robust_percentiles
 
-__all__ = ["segment", "predict", "load_model", "iter_blocks"]
+__all__ = ["segment", "predict", "load_model", "iter_blocks", "plan_windows"]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,31 @@ def _fit_roi(roi, shape) -> tuple[int, int, int]:
     return tuple(out)  # type: ignore[return-value]
 
 
-def _infer_block(net, x, roi, sw_batch_size: int, overlap: float, device: str):
+def plan_windows(shape, target: int = 144, min_overlap: int = 16):
+    """Sliding windows that tile ``shape`` with as few voxels as possible.
+
+    Per axis: the fewest windows of at most ``target`` voxels that overlap by at least
+    ``min_overlap`` voxels, each as small as that allows (a multiple of 8). MONAI's fixed
+    fractional overlap would, e.g., put 3 windows of 128 on 256 voxels (3.4x the work in 3D);
+    this puts 2 windows of 136. Returns ``(roi, overlap)`` for ``sliding_window_inference``.
+    """
+    roi, overlap = [], []
+    for n in (int(v) for v in shape):
+        if n <= target:
+            r = max(16, -(-n // 8) * 8)
+            roi.append(r)
+            overlap.append(0.0)
+            continue
+        k = -(-(n - min_overlap) // (target - min_overlap))
+        r = -(-(n + (k - 1) * min_overlap) // k)
+        r = -(-r // 8) * 8
+        step = -(-(n - r) // (k - 1))
+        roi.append(r)
+        overlap.append(1.0 - (step + 0.5) / r)  # MONAI takes int(r * (1 - overlap)) = step
+    return tuple(roi), tuple(overlap)
+
+
+def _infer_block(net, x, roi, sw_batch_size: int, overlap, device: str):
     """Sliding-window logits of one block; on out-of-memory, retry with less memory."""
     import torch
     from monai.inferers import sliding_window_inference
@@ -138,6 +162,23 @@ def _infer_block(net, x, roi, sw_batch_size: int, overlap: float, device: str):
                         device, roi, sw_batch_size, stitch)
 
 
+def _argmax(logits):
+    """Class index of the largest logit (first on ties), as uint8 of shape ``logits[0]``.
+
+    ``torch.argmax`` over the class axis of a strided view is slow on a CPU (0.4 s for 128³);
+    comparing class planes one at a time is ~10x faster and gives the same answer.
+    """
+    import torch
+
+    best = logits[0]
+    index = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
+    for c in range(1, logits.shape[0]):
+        better = logits[c] > best
+        index[better] = c
+        best = torch.maximum(best, logits[c])
+    return index
+
+
 def _new_output(shape, dtype, out):
     """An output array: ``out`` itself, a ``.npy`` memory map at a path, or a fresh array."""
     if out is None:
@@ -159,7 +200,7 @@ def _new_output(shape, dtype, out):
 
 
 def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu",
-            roi_size: int | tuple[int, int, int] | None = None, overlap: float = 0.25,
+            roi_size: int | tuple[int, int, int] | None = None, overlap: float | None = None,
             sw_batch_size: int = 2, block_voxels: int = DEFAULT_BLOCK_VOXELS,
             out=None, probabilities_out=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Labels (argmax) and optionally class probabilities of ``volume``, block by block.
@@ -172,9 +213,12 @@ def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu"
     device : {"cpu", "cuda"}
         A resolved device (see :func:`tomoml._device.resolve_device`).
     roi_size : int or (z, y, x), optional
-        Sliding-window size; default 128 (clipped to the volume; a multiple of 8).
-    overlap : float
-        Window overlap fraction (windows are blended with Gaussian weights).
+        Sliding-window size (a multiple of 8, clipped to the volume). Default, with ``overlap``
+        also None: windows of up to 128³ overlapping by >= 16 voxels, planned per block to
+        cover it with the fewest voxels (:func:`plan_windows`).
+    overlap : float, optional
+        Window overlap fraction (default 0.25 when ``roi_size`` is given); windows are blended
+        with Gaussian weights.
     sw_batch_size : int
         Windows run through the network at once.
     block_voxels : int
@@ -192,6 +236,9 @@ def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu"
     import torch
 
     shape = tuple(volume.shape)
+    # default: windows of up to 128^3 planned per block (plan_windows); else the given size
+    auto_windows = roi_size is None and overlap is None
+    overlap = 0.25 if overlap is None else overlap
     roi = (DEFAULT_ROI,) * 3 if roi_size is None else (
         (int(roi_size),) * 3 if np.isscalar(roi_size) else tuple(int(r) for r in roi_size))
     roi = _fit_roi(roi, shape)
@@ -210,9 +257,13 @@ def predict(model: SegmentationModel, volume: np.ndarray, *, device: str = "cpu"
     for read, write, inner in track(blocks, desc="segment", unit="block"):
         block = normalize_intensity(np.asarray(volume[read]), model.normalization, levels=levels)
         x = torch.from_numpy(block)[None, None]
-        logits = _infer_block(net, x, _fit_roi(roi, block.shape), sw_batch_size, overlap, device)
+        if auto_windows:
+            b_roi, b_overlap = plan_windows(block.shape)
+        else:
+            b_roi, b_overlap = _fit_roi(roi, block.shape), overlap
+        logits = _infer_block(net, x, b_roi, sw_batch_size, b_overlap, device)
         logits = logits[0][(slice(None), *inner)]
-        labels[write] = logits.argmax(0).to("cpu").numpy().astype(np.uint8)
+        labels[write] = _argmax(logits).to("cpu").numpy()
         if probs is not None:
             probs[(slice(None), *write)] = torch.softmax(logits.float(), 0).cpu().numpy()
     if device == "cuda":
@@ -242,7 +293,7 @@ def segment(volume, *, model: str | os.PathLike | SegmentationModel = "default",
             method: str | None = None, classes: int | None = None, sigma: float = 0.0,
             device: str = "auto", return_probabilities: bool = False, out=None,
             probabilities_out=None, roi_size: int | tuple[int, int, int] | None = None,
-            overlap: float = 0.25, block_voxels: int = DEFAULT_BLOCK_VOXELS,
+            overlap: float | None = None, block_voxels: int = DEFAULT_BLOCK_VOXELS,
             **method_options):
     """Segment a tomogram into phases.
 
@@ -270,7 +321,8 @@ def segment(volume, *, model: str | os.PathLike | SegmentationModel = "default",
     probabilities_out : array-like or path, optional
         Where to put the probabilities when ``return_probabilities`` (default: allocated).
     roi_size, overlap, block_voxels :
-        Sliding-window size (voxels), window overlap, working-memory budget (see :func:`predict`).
+        Sliding-window size (voxels), window overlap fraction, working-memory budget; by
+        default windows of up to 128³ are planned per block (see :func:`predict`).
     **method_options
         Passed to the classical function (``block_size``, ``offset``, ``min_distance``, ...).
 
