@@ -1,4 +1,4 @@
-"""``tomoml run``: every step from one pipeline config."""
+"""``tomoml run``: every step from one pipeline config, for one tilt series or a batch."""
 
 from __future__ import annotations
 
@@ -24,15 +24,51 @@ def print_summary(result) -> None:
 def run_command(
     config: Path = typer.Argument(..., help="Pipeline config (TOML)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (overrides [output] dir)."),
+    inputs: list[str] = typer.Option(
+        None, "--inputs", "-i",
+        help="Batch mode: tilt series (paths or globs, repeatable); each gets its own subfolder "
+             "and a row in batch_summary.csv. Also [batch] inputs in the config."),
+    scheduler: str = typer.Option(
+        None, "--scheduler",
+        help="Batch mode: threads, processes, sync or tcp://HOST:PORT of a dask.distributed "
+             "scheduler (default: [batch] scheduler, else threads)."),
+    workers: int = typer.Option(None, "--workers", help="Batch mode: series run at once."),
     force: bool = FORCE_OPTION,
 ) -> None:
     """Run the whole pipeline (align, reconstruct, denoise, segment, analyze, render) from a
     TOML config. Re-running resumes: steps whose inputs and settings are unchanged are reused.
 
     Example: tomoml run pipeline.toml -o results
+    Example (batch): tomoml run pipeline.toml --inputs 'raw/*.mrc' --scheduler processes
     """
     import shlex
     import sys
+
+    from tomoml.pipeline.config import tomllib
+
+    command = shlex.join(["tomoml", *sys.argv[1:]])
+    has_batch = False
+    if config.exists():
+        try:
+            has_batch = "batch" in tomllib.loads(config.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            has_batch = False  # load_config below names the error
+    if inputs or has_batch:
+        from tomoml.pipeline.batch import load_batch_config, run_batch
+
+        cfg, settings = load_batch_config(config)
+        cfg.output.force = cfg.output.force or force
+        result = run_batch(cfg, list(inputs) if inputs else settings.inputs,
+                           scheduler=scheduler or settings.scheduler,
+                           num_workers=workers or settings.num_workers, out_dir=out,
+                           command=command)
+        for row in result.rows:
+            echo(f"  {row['series']:<24} {row['status']:<6} {float(row.get('seconds') or 0):7.1f} s"
+                 f"  {row.get('error') or row.get('out_dir', '')}")
+        echo(f"summary: {result.summary}")
+        if result.failed:
+            raise typer.Exit(1)
+        return
 
     from tomoml.pipeline import load_config, run_pipeline
 
@@ -40,5 +76,4 @@ def run_command(
     if out is not None:
         cfg.output.dir = str(out)
     cfg.output.force = cfg.output.force or force
-    result = run_pipeline(cfg, command=shlex.join(["tomoml", *sys.argv[1:]]))
-    print_summary(result)
+    print_summary(run_pipeline(cfg, command=command))
