@@ -26,7 +26,7 @@ def denoise_command(
         None, "--save-model", help="Write the trained model here (PATH.pt + PATH.json)."),
     epochs: int = typer.Option(
         None, "--epochs", min=0,
-        help="Training epochs (default 30, early stopping on held-out patches; 0 with --model)."),
+        help="Training epochs (default 60, early stopping on held-out patches; 0 with --model)."),
     steps: int = typer.Option(None, "--steps", min=1, help="Steps (batches) per epoch (default 25)."),
     patch: int = typer.Option(None, "--patch", min=8,
                               help="Patch edge in voxels, a multiple of the U-Net stride product "

@@ -49,7 +49,7 @@ class TrainSettings:
         slow or shared machine; the model then depends on the machine's speed).
     """
 
-    epochs: int = 30
+    epochs: int = 60
     steps_per_epoch: int = 25
     batch: int = 8
     lr: float = 3e-3
