@@ -136,18 +136,9 @@ def _fractions_result(counts_list) -> dict:
     counts = np.zeros(n, np.int64)
     for c in counts_list:
         counts[:len(c)] += c
-    total = int(counts.sum())
-    if total == 0:
-        raise InputError("labels: the volume holds no voxels")
-    pore = int(counts[0])
-    return {
-        "porosity": pore / total,
-        "pore_voxels": pore,
-        "solid_voxels": total - pore,
-        "envelope_voxels": total,
-        "phase_voxels": {str(k): int(c) for k, c in enumerate(counts) if c > 0},
-        "phase_fractions": {str(k): float(c) / total for k, c in enumerate(counts) if c > 0},
-    }
+    from tomoml.analyze.porosity import porosity_from_counts
+
+    return porosity_from_counts(counts)
 
 
 def phase_fractions(labels, *, chunks=None, scheduler: Any = "threads",

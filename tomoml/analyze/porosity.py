@@ -179,18 +179,23 @@ def porosity(labels: np.ndarray, *, envelope: np.ndarray | None = None) -> dict:
             counts = c
         else:
             counts[:c.size] += c
+    return porosity_from_counts(counts, what="porosity: the envelope")
+
+
+def porosity_from_counts(counts: np.ndarray, *, what: str = "labels: the volume") -> dict:
+    """The :func:`porosity` dictionary from voxel counts per label (``counts[k]`` = label k)."""
+    counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
     if total == 0:
-        raise InputError("porosity: the envelope holds no voxels")
+        raise InputError(f"{what} holds no voxels")
     pore = int(counts[0])
-    fractions = {str(k): float(c) / total for k, c in enumerate(counts) if c > 0}
     return {
         "porosity": pore / total,
         "pore_voxels": pore,
         "solid_voxels": total - pore,
         "envelope_voxels": total,
         "phase_voxels": {str(k): int(c) for k, c in enumerate(counts) if c > 0},
-        "phase_fractions": fractions,
+        "phase_fractions": {str(k): float(c) / total for k, c in enumerate(counts) if c > 0},
     }
 
 

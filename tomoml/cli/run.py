@@ -44,16 +44,10 @@ def run_command(
     import shlex
     import sys
 
-    from tomoml.pipeline.config import tomllib
+    from tomoml.pipeline.config import read_toml
 
     command = shlex.join(["tomoml", *sys.argv[1:]])
-    has_batch = False
-    if config.exists():
-        try:
-            has_batch = "batch" in tomllib.loads(config.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            has_batch = False  # load_config below names the error
-    if inputs or has_batch:
+    if inputs or "batch" in read_toml(config):
         from tomoml.pipeline.batch import load_batch_config, run_batch
 
         cfg, settings = load_batch_config(config)

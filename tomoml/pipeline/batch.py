@@ -90,7 +90,7 @@ def load_batch_config(source: str | os.PathLike | dict[str, Any]
         Unreadable TOML, an unknown key, a bad value.
     """
     from tomoml.parallel import resolve_scheduler
-    from tomoml.pipeline.config import config_from_dict, tomllib
+    from tomoml.pipeline.config import config_from_dict, read_toml
 
     base = None
     where = "config"
@@ -98,12 +98,7 @@ def load_batch_config(source: str | os.PathLike | dict[str, Any]
         data = copy.deepcopy(source)
     else:
         p = Path(source)
-        if not p.exists():
-            raise ConfigError(f"{p}: no such file (pipeline config)")
-        try:
-            data = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        data = read_toml(p)
         base, where = p.parent, str(p)
     raw = data.pop("batch", {}) or {}
     if not isinstance(raw, dict):

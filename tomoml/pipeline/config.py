@@ -227,13 +227,18 @@ def config_from_dict(data: dict[str, Any], *, source: str | None = None,
     return cfg
 
 
-def load_config(path: str | os.PathLike) -> PipelineConfig:
-    """Read and validate a pipeline TOML file."""
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a pipeline TOML file; a missing or invalid file is a one-line ConfigError."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such file (pipeline config)")
     try:
-        data = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return config_from_dict(data, source=str(p), base_dir=p.parent)
+
+
+def load_config(path: str | os.PathLike) -> PipelineConfig:
+    """Read and validate a pipeline TOML file."""
+    p = Path(path)
+    return config_from_dict(read_toml(p), source=str(p), base_dir=p.parent)
