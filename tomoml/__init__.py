@@ -23,8 +23,7 @@ _SUBPACKAGES = ("io", "synthetic", "align", "reconstruct", "denoise", "segment",
 __all__ = ["TiltSeries", "TomomlError", "Volume", "__version__", *_SUBPACKAGES]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tomoml import (align, analyze, denoise, io, pipeline, reconstruct, render,  # noqa: F401
-                        segment, synthetic)
+    from tomoml import align, analyze, denoise, io, pipeline, reconstruct, render, segment, synthetic  # noqa: F401
 
 
 def __getattr__(name: str):
