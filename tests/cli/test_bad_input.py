@@ -45,7 +45,8 @@ def series(tmp_path):
 def test_missing_file(tmp_path, series):
     _, tlt = series
     proc = _tomoml("reconstruct", tmp_path / "absent.mrc", "--angles", tlt, "-o", tmp_path / "r.mrc")
-    _one_line_error(proc, "absent.mrc")
+    assert "no such file" in _one_line_error(proc, "absent.mrc")
+    assert not (tmp_path / "r.mrc").exists()
 
 
 def test_truncated_mrc(tmp_path, series):
@@ -63,8 +64,9 @@ def test_2d_image_where_a_stack_is_needed(tmp_path, series):
     flat = tmp_path / "flat.mrc"
     with mrcfile.new(flat) as m:
         m.set_data(np.zeros((16, 16), np.float32))
-    _one_line_error(_tomoml("reconstruct", flat, "--angles", tlt, "-o", tmp_path / "r.mrc"),
-                    "flat.mrc")
+    line = _one_line_error(_tomoml("reconstruct", flat, "--angles", tlt, "-o", tmp_path / "r.mrc"),
+                           "flat.mrc")
+    assert "3D" in line and "(16, 16)" in line
 
 
 def test_angle_count_differs_from_tilt_count(tmp_path, series):
