@@ -19,15 +19,9 @@ import time
 
 import numpy as np
 
+from tomoml.align.metrics import shift_error
 
-def gauge_free_rmse(est, true, angles_deg):
-    d = np.asarray(est, float) - np.asarray(true, float)
-    t = np.deg2rad(angles_deg)
-    dy = d[:, 0] - d[:, 0].mean()
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, d[:, 1], rcond=None)
-    dx = d[:, 1] - basis @ coef
-    return float(np.sqrt(np.mean(dy**2 + dx**2)))
+gauge_free_rmse = shift_error
 
 
 def sweep(count: int, n: int, dose: float) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from tomoml.align.metrics import shift_error
 from tomoml.data import TiltSeries  # noqa: F401  (type of Simulated.raw)
 
 
@@ -34,16 +35,7 @@ def simulate(n: int = 64, n_tilts: int = 41, *, axis_deg: float = 3.0, max_shift
     return Simulated(sim.volume, sim.ideal, sim.tilts, shifts, axis_deg)
 
 
-def gauge_free_rmse(est: np.ndarray, true: np.ndarray, angles_deg: np.ndarray) -> float:
-    """Shift RMSE after removing what no aligner can know: a common offset and a rigid
-    translation of the specimen (dx = x0 cos t + z0 sin t)."""
-    d = np.asarray(est, float) - np.asarray(true, float)
-    t = np.deg2rad(angles_deg)
-    dy = d[:, 0] - d[:, 0].mean()
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, d[:, 1], rcond=None)
-    dx = d[:, 1] - basis @ coef
-    return float(np.sqrt(np.mean(dy**2 + dx**2)))
+gauge_free_rmse = shift_error
 
 
 @pytest.fixture(scope="session")

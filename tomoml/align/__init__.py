@@ -44,6 +44,7 @@ from tomoml.align.fiducials import (
     solve_fiducial_alignment,
     track_fiducials,
 )
+from tomoml.align.metrics import shift_error  # noqa: E402
 from tomoml.align.projmatch import (
     MatchRound,
     SliceOperator,
@@ -65,7 +66,7 @@ from tomoml.errors import ConfigError, InputError
 from tomoml.io.imod import XfTransforms
 
 __all__ = [
-    "align", "AlignmentResult", "MatchRound", "check_tilt_series", "estimate_tilt_axis",
+    "shift_error", "align", "AlignmentResult", "MatchRound", "check_tilt_series", "estimate_tilt_axis",
     "refine_tilt_axis", "profile_inconsistency", "wrap_axis_angle", "coarse_align",
     "register_translation", "Registration", "bandpass_filter", "edge_taper", "normalize_image",
     "projection_matching", "reprojection_residual", "rotate_shifts", "bin_images",
