@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is faster than 2 on an oversubscribed machine)")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--device", default="cpu", help="where N2N/N2V train and predict: cpu, cuda")
     args = ap.parse_args()
 
     import torch
@@ -147,21 +148,21 @@ def main() -> None:
         kw.setdefault("epochs", 3)
     channels = tuple(int(c) for c in args.channels.split(","))
     t0 = time.perf_counter()
-    model = train_n2n(even, odd, seed=args.seed, device="cpu", channels=channels,
+    model = train_n2n(even, odd, seed=args.seed, device=args.device, channels=channels,
                       residual=args.residual, **kw)
     t_n2n = time.perf_counter() - t0
     load1 = os.getloadavg()[0]
     for combine in ("halves", "mean"):
         t0 = time.perf_counter()
-        out = predict(model, even=even, odd=odd, device="cpu", combine=combine)
+        out = predict(model, even=even, odd=odd, device=args.device, combine=combine)
         rows.append(row(f"Noise2Noise ({combine})",
                         f"{model.training['epochs_run']} ep, best {model.training['best_epoch']}",
                         out, truth, t_n2n, predict_seconds=time.perf_counter() - t0))
     if not args.no_n2v:
         t0 = time.perf_counter()
-        m2 = train_n2v(full, seed=args.seed, device="cpu", channels=channels, **kw)
+        m2 = train_n2v(full, seed=args.seed, device=args.device, channels=channels, **kw)
         t_n2v = time.perf_counter() - t0
-        out = predict(m2, full, device="cpu")
+        out = predict(m2, full, device=args.device)
         rows.append(row("Noise2Void (full dose)",
                         f"{m2.training['epochs_run']} ep, best {m2.training['best_epoch']}",
                         out, truth, t_n2v))
@@ -173,7 +174,7 @@ def main() -> None:
         print(f"| {r['method']} | {r['param']} | {r['corr']:.4f} | {r['psnr']:.2f} | "
               f"{r['psnr'] - bc['psnr']:+.2f} | {r['psnr_clean']:.2f} | "
               f"{r['psnr_clean'] - bc['psnr_clean']:+.2f} | {r['seconds']:.1f} |")
-    print(f"\nN2N training: {t_n2n:.0f} s on the CPU ({model.training['epochs_run']} epochs × "
+    print(f"\nN2N training: {t_n2n:.0f} s on {args.device} ({model.training['epochs_run']} epochs × "
           f"{model.training['settings']['steps_per_epoch']} steps × batch "
           f"{model.training['settings']['batch']}, patch {model.patch}); load average "
           f"{load0:.2f} before, {load1:.2f} after")

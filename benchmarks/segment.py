@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="101,202")
     p.add_argument("--speed-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="where the U-Net runs: cpu, cuda")
     p.add_argument("--speed-only", action="store_true", help="skip the Dice table")
     args = p.parse_args(argv)
 
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
                 rec = reconstruct(sim.tilts, method, device="cpu").data
                 lab_o, sigma, _ = best_gaussian_otsu(rec, truth)
                 d_o = dice_per_class(lab_o, truth, 2)
-                d_m = dice_per_class(segment(rec, device="cpu"), truth, 2)
+                d_m = dice_per_class(segment(rec, device=args.device), truth, 2)
                 rows.append((name, method, d_o, d_m))
                 print(f"| {name} | {method} | {seed} | {sigma:g} | {d_o[0]:.3f} / {d_o[1]:.3f} | "
                       f"{d_m[0]:.3f} / {d_m[1]:.3f} | {d_m[1] / d_o[1]:.3f} |", flush=True)
@@ -80,16 +81,17 @@ def main(argv=None) -> int:
     ph = syn.sponge((n, n, n), kind="spinodal", seed=5)
     vol = (ph.volume + np.random.default_rng(0).normal(0, 0.3, ph.volume.shape)).astype(
         np.float32)
-    segment(vol[:32, :32, :32], device="cpu")  # load the model, warm up
+    segment(vol[:32, :32, :32], device=args.device)  # load the model, warm up
     t, c = time.perf_counter(), time.process_time()
-    segment(vol, device="cpu")
+    segment(vol, device=args.device)
     t_model, c_model = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
     otsu(vol, sigma=1.5)
     t_otsu, c_otsu = time.perf_counter() - t, time.process_time() - c
     mv = vol.size / 1e6
     print()
-    print(f"speed on {n}^3 ({mv:.1f} Mvoxel), {args.threads} threads: U-Net {mv / t_model:.2f} "
+    print(f"speed on {n}^3 ({mv:.1f} Mvoxel), {args.device}, {args.threads} threads: "
+          f"U-Net {mv / t_model:.2f} "
           f"Mvoxel/s wall ({t_model:.1f} s), {mv / c_model:.2f} Mvoxel per CPU-second; "
           f"Gaussian+Otsu {mv / t_otsu:.1f} Mvoxel/s wall, {mv / c_otsu:.1f} per CPU-second "
           f"(U-Net {c_model / c_otsu:.1f}x more CPU)")

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from recon_phantoms import corr
+from recon_phantoms import blob_phantom, corr
 
 from tomoml._device import astra_cuda_available
 from tomoml.data import TiltSeries
@@ -75,14 +75,19 @@ def test_cuda_sirt_agrees_with_cpu_engine(limited_series):
 
 @pytest.mark.gpu
 @needs_cuda
-def test_cuda_undoes_xf_through_the_geometry(limited_series):
-    xf = XfTransforms.from_alignment(np.tile([[1.5, -2.5]], (limited_series.n_tilts, 1)), 4.0)
-    raw = TiltSeries(xf.inverse().apply(limited_series.data, order=3, mode="constant"),
-                     limited_series.angles_deg)
-    ref = reconstruct(limited_series, "sirt", iterations=20, device="cuda").data
+def test_cuda_undoes_xf_through_the_geometry():
+    # 32 rows, so that the 4-degree rotation and the 1.5-row shift cost no row of the core
+    # (an 8-row series loses its edge rows to the rotation on any engine)
+    angles = np.arange(-60, 61, 3.0)
+    aligned = TiltSeries(forward_project(blob_phantom(48, 32), angles), angles)
+    xf = XfTransforms.from_alignment(np.tile([[1.5, -2.5]], (aligned.n_tilts, 1)), 4.0)
+    raw = TiltSeries(xf.inverse().apply(aligned.data, order=3, mode="constant"), angles)
+    ref = reconstruct(aligned, "sirt", iterations=20, device="cuda").data
     got = reconstruct(raw, "sirt", iterations=20, device="cuda", xf=xf).data
-    core = (slice(12, 52), slice(None), slice(12, 52))
-    assert corr(got[core], ref[core]) > 0.98
+    unfixed = reconstruct(raw, "sirt", iterations=20, device="cuda").data
+    core = (slice(8, 40), slice(6, 26), slice(8, 40))
+    assert corr(got[core], ref[core]) > 0.99  # 0.999 when emulated on the CPU engine
+    assert corr(unfixed[core], ref[core]) < 0.9
 
 
 @pytest.mark.skipif(_tomopy_missing(), reason="tomopy is not installed")
@@ -96,3 +101,32 @@ def test_point_source_reconstructs_in_place_with_tomopy(method):
 @pytest.mark.skipif(_tomopy_missing(), reason="tomopy is not installed")
 def test_tomopy_gridrec_correlates_with_phantom(limited_series, phantom):
     assert corr(reconstruct(limited_series, "fbp", engine="tomopy").data, phantom) > 0.85
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_tensor_operator_projects_like_the_host_operator():
+    import torch
+
+    from tomoml.reconstruct.astra_cuda import AstraCudaOperator, AstraCudaTensorOperator
+
+    vol, ts = _point_series()
+    geom = TomoGeometry(ANGLES, vol.shape, (vol.shape[1], N))
+    host, dev = AstraCudaOperator(geom), AstraCudaTensorOperator(geom)
+    rng = np.random.default_rng(0)
+    x = rng.random(vol.shape, dtype=np.float32)
+    y = host.projections_to_range(ts.data)
+    fx = dev(dev.volume_to_domain(x))
+    bty = dev.T(dev.projections_to_range(ts.data))
+    assert isinstance(fx, torch.Tensor) and fx.is_cuda
+    np.testing.assert_allclose(fx.cpu().numpy(), host(x), rtol=1e-5, atol=1e-5 * host(x).max())
+    np.testing.assert_allclose(dev.domain_to_volume(bty), host.T(y), rtol=1e-5,
+                               atol=1e-5 * np.abs(host.T(y)).max())
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_tv_agrees_with_cpu_tv(limited_series):
+    cpu = reconstruct(limited_series, "tv", iterations=30, device="cpu").data
+    gpu = reconstruct(limited_series, "tv", iterations=30, device="cuda").data
+    assert corr(cpu, gpu) > 0.99

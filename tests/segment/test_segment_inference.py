@@ -115,3 +115,16 @@ def test_window_plan_covers_each_axis_with_the_fewest_windows():
         assert r <= 144 and r % 8 == 0
         assert (n_windows - 1) * step + r >= n and r - step >= 16  # covered, overlapping
         assert n_windows == -(-(n - 16) // (144 - 16))  # the fewest windows of <= 144
+
+
+@pytest.mark.gpu
+def test_default_model_on_cuda_labels_like_the_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from tomoml.synthetic import sponge
+
+    ph = sponge((48, 48, 48), kind="spinodal", seed=3)
+    vol = (ph.volume + np.random.default_rng(0).normal(0, 0.3, ph.volume.shape)).astype(np.float32)
+    cpu = segment(vol, device="cpu")
+    gpu = segment(vol, device="cuda")
+    assert np.mean(cpu == gpu) > 0.995

@@ -331,7 +331,11 @@ def _reconstruct_cpu(tilts, geometry, method, iterations, filter, padding, relax
 def _reconstruct_cuda(tilts, geometry, method, iterations, filter, padding, relaxation,
                       nonnegative, tv_weight, mask, callback):
     from tomoml._progress import bar
-    from tomoml.reconstruct.astra_cuda import AstraCudaOperator, run_astra_cuda_algorithm
+    from tomoml.reconstruct.astra_cuda import (
+        AstraCudaOperator,
+        AstraCudaTensorOperator,
+        run_astra_cuda_algorithm,
+    )
     from tomoml.reconstruct.fbp import fbp
     from tomoml.reconstruct.iterative import sirt
     from tomoml.reconstruct.tv import tv_pdhg
@@ -380,7 +384,10 @@ def _reconstruct_cuda(tilts, geometry, method, iterations, filter, padding, rela
             lam = tv_weight * _tv_scale(x0)
             if nonnegative:
                 np.maximum(x0, 0, out=x0)
-            m = None if mask is None else op.volume_to_domain(mask)
-            x, res = tv_pdhg(op, y, lam=lam, iterations=iterations, nonnegative=nonnegative,
-                             mask=m, x0=op.volume_to_domain(x0), callback=on_iter)
+            top = AstraCudaTensorOperator(geometry)  # the iterations stay on the GPU
+            m = None if mask is None else top.volume_to_domain(mask)
+            x, res = tv_pdhg(top, top.projections_to_range(data), lam=lam,
+                             iterations=iterations, nonnegative=nonnegative, mask=m,
+                             x0=top.volume_to_domain(x0), callback=on_iter)
+            x = top.domain_to_volume(x)
     return op.domain_to_volume(x), res / p_norm

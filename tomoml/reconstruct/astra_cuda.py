@@ -3,8 +3,9 @@
 Per-tilt shifts and the tilt-axis angle of an ``.xf`` go into the geometry vectors
 (:meth:`TomoGeometry.astra_vectors`), so the raw images are never resampled. SIRT and CGLS run as
 ASTRA's own ``SIRT3D_CUDA`` / ``CGLS3D_CUDA`` (data stay on the GPU between iterations); FBP
-filters on the CPU and back-projects with ``BP3D_CUDA``; TV and masked SIRT use the generic
-algorithms on :class:`AstraCudaOperator`.
+filters on the CPU and back-projects with ``BP3D_CUDA``; TV runs in torch on the GPU with
+:class:`AstraCudaTensorOperator` (ASTRA projects torch CUDA tensors in place: the iterate never
+leaves GPU memory); masked SIRT uses the generic algorithm on :class:`AstraCudaOperator`.
 
 Layouts: domain = ASTRA's volume array ``(Z, Y, X)`` = tomoml's ``(z, y, x)``; range = ASTRA's
 projection array ``(rows, tilts, cols)``.
@@ -19,7 +20,7 @@ import numpy as np
 from tomoml.reconstruct.geometry import TomoGeometry
 from tomoml.reconstruct.operators import Operator
 
-__all__ = ["AstraCudaOperator", "run_astra_cuda_algorithm"]
+__all__ = ["AstraCudaOperator", "AstraCudaTensorOperator", "run_astra_cuda_algorithm"]
 
 
 def _geometries(geometry: TomoGeometry):
@@ -70,6 +71,78 @@ class AstraCudaOperator(Operator):
 
     def range_to_projections(self, y: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(y.transpose(1, 0, 2))
+
+
+class AstraCudaTensorOperator(AstraCudaOperator):
+    """``A`` on the GPU on torch CUDA tensors: ASTRA's ``direct_FP3D`` / ``direct_BP3D`` read and
+    write the tensors' memory through DLPack, so nothing crosses to the host between iterations.
+
+    Domain and range arrays are float32 CUDA tensors in the layouts of :class:`AstraCudaOperator`;
+    :func:`tomoml.reconstruct.tv_pdhg` recognises the operator by its ``torch_device``.
+    """
+
+    torch_device = "cuda"
+
+    def __init__(self, geometry: TomoGeometry) -> None:
+        import weakref
+
+        import astra
+
+        super().__init__(geometry)
+        self._pid = astra.create_projector("cuda3d", self.proj_geom, self.vol_geom)
+        weakref.finalize(self, astra.projector3d.delete, self._pid)
+
+    def _project(self, direct, vol, proj) -> None:
+        import torch
+
+        # ASTRA launches on its own stream: let torch's queued work finish first, and ASTRA's
+        # before torch reads the result.
+        torch.cuda.synchronize()
+        direct(self._pid, vol, proj)
+        torch.cuda.synchronize()
+
+    def _forward(self, x):
+        import astra.experimental
+        import torch
+
+        y = torch.empty(self.range_shape, dtype=torch.float32, device=self.torch_device)
+        self._project(astra.experimental.direct_FP3D, x.contiguous(), y)
+        return y
+
+    def _backward(self, y):
+        import astra.experimental
+        import torch
+
+        x = torch.empty(self.domain_shape, dtype=torch.float32, device=self.torch_device)
+        self._project(astra.experimental.direct_BP3D, x, y.contiguous())
+        return x
+
+    def row_sums(self):
+        import torch
+
+        return self._forward(torch.ones(self.domain_shape, device=self.torch_device))
+
+    def col_sums(self):
+        import torch
+
+        return self._backward(torch.ones(self.range_shape, device=self.torch_device))
+
+    def volume_to_domain(self, volume):
+        import torch
+
+        return torch.as_tensor(super().volume_to_domain(volume), device=self.torch_device)
+
+    def domain_to_volume(self, x) -> np.ndarray:
+        return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x, np.float32)
+
+    def projections_to_range(self, projections):
+        import torch
+
+        return torch.as_tensor(super().projections_to_range(projections),
+                               device=self.torch_device)
+
+    def range_to_projections(self, y) -> np.ndarray:
+        return np.ascontiguousarray(self.domain_to_volume(y).transpose(1, 0, 2))
 
 
 def run_astra_cuda_algorithm(name: str, geometry: TomoGeometry, projections: np.ndarray, *,

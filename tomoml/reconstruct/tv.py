@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from tomoml.errors import ConfigError
 
@@ -35,22 +36,31 @@ __all__ = ["tv_pdhg", "gradient", "divergence"]
 _GRAD_BALANCE = 1.0
 
 
-def gradient(x: np.ndarray) -> np.ndarray:
-    """Forward differences along every axis, ``(ndim, *x.shape)``; zero at the far edge."""
-    g = np.zeros((x.ndim, *x.shape), dtype=x.dtype)
+def _zeros(like, shape):
+    if isinstance(like, torch.Tensor):
+        return like.new_zeros(shape)
+    return np.zeros(shape, dtype=like.dtype)
+
+
+def gradient(x):
+    """Forward differences along every axis, ``(ndim, *x.shape)``; zero at the far edge.
+
+    ``x`` is a numpy array or a torch tensor; the result is of the same kind.
+    """
+    g = _zeros(x, (x.ndim, *x.shape))
     for ax in range(x.ndim):
         sl_hi = [slice(None)] * x.ndim
         sl_lo = [slice(None)] * x.ndim
         sl_hi[ax] = slice(1, None)
         sl_lo[ax] = slice(None, -1)
-        np.subtract(x[tuple(sl_hi)], x[tuple(sl_lo)], out=g[ax][tuple(sl_lo)])
+        g[ax][tuple(sl_lo)] = x[tuple(sl_hi)] - x[tuple(sl_lo)]
     return g
 
 
-def divergence(g: np.ndarray) -> np.ndarray:
+def divergence(g):
     """The negative adjoint of :func:`gradient`: ``<gradient(x), g> = -<x, divergence(g)>``."""
     ndim = g.shape[0]
-    d = np.zeros(g.shape[1:], dtype=g.dtype)
+    d = _zeros(g, tuple(g.shape[1:]))
     for ax in range(ndim):
         ga = g[ax]
         n = ga.shape[ax]
@@ -70,11 +80,30 @@ def divergence(g: np.ndarray) -> np.ndarray:
     return d
 
 
-def tv_pdhg(op, y: np.ndarray, *, lam: float, iterations: int = 100,
-            nonnegative: bool = False, mask: np.ndarray | None = None,
-            x0: np.ndarray | None = None,
+def _torch_calls(op):
+    """``A``, ``A.T`` and the device for the iterations, as torch tensors.
+
+    An operator with a ``torch_device`` attribute takes and returns torch tensors on that device
+    (the GPU engine: nothing leaves the GPU); any other takes numpy arrays, and CPU tensors pass
+    to it without a copy.
+    """
+    device = getattr(op, "torch_device", None)
+    if device is not None:
+        return op, op.T, torch.device(device)
+
+    def wrap(f):
+        return lambda v: torch.from_numpy(np.ascontiguousarray(f(v.numpy()), dtype=np.float32))
+
+    return wrap(op), wrap(op.T), torch.device("cpu")
+
+
+def tv_pdhg(op, y, *, lam: float, iterations: int = 100,
+            nonnegative: bool = False, mask=None, x0=None,
             callback: Callable[[int, float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """TV-regularised least squares by the Chambolle-Pock primal-dual algorithm.
+
+    The iterations run in torch on the operator's device (multithreaded on the CPU; on the GPU
+    with the GPU engine, where the volume never goes back to host memory between iterations).
 
     Parameters
     ----------
@@ -95,7 +124,7 @@ def tv_pdhg(op, y: np.ndarray, *, lam: float, iterations: int = 100,
 
     Returns
     -------
-    x : ndarray, ``op.domain_shape``
+    x : ndarray (a tensor for operators that work on tensors), ``op.domain_shape``
     residuals : (iterations,) ndarray
         ``||A x_k - y||`` after each iteration.
     """
@@ -104,9 +133,18 @@ def tv_pdhg(op, y: np.ndarray, *, lam: float, iterations: int = 100,
         raise ConfigError(f"iterations must be >= 1, got {iterations}")
     if lam < 0:
         raise ConfigError(f"tv_weight must be >= 0, got {lam}")
-    y = np.asarray(y, dtype=np.float32)
-    x = np.zeros(op.domain_shape, np.float32) if x0 is None else np.array(x0, np.float32)
-    keep = None if mask is None else np.asarray(mask, dtype=bool)
+    forward, backward, dev = _torch_calls(op)
+
+    def tensor(a):
+        if isinstance(a, torch.Tensor):
+            return a.to(device=dev, dtype=torch.float32)
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=dev)
+
+    y = tensor(y)
+    x = (torch.zeros(op.domain_shape, dtype=torch.float32, device=dev) if x0 is None
+         else tensor(x0).clone())
+    keep = None if mask is None else tensor(mask != 0 if isinstance(mask, torch.Tensor)
+                                            else np.asarray(mask, dtype=bool))
     if keep is not None:
         x *= keep
     ndim = x.ndim
@@ -115,19 +153,19 @@ def tv_pdhg(op, y: np.ndarray, *, lam: float, iterations: int = 100,
     # tau = 1 / column sums of |K|. For the A block these are SIRT's weights, so it converges
     # about as fast as SIRT instead of crawling with a scalar step 1 / ||K||. mu balances the
     # two blocks' column sums.
-    rows = np.asarray(op.row_sums(), np.float32)
-    sigma_a = np.zeros_like(rows)
-    np.divide(1.0, rows, out=sigma_a, where=rows > 1e-6)
-    cols = np.asarray(op.col_sums(), np.float32)
-    mu = np.float32(_GRAD_BALANCE * float(np.mean(cols)) / (2 * ndim))
-    sigma_g = np.float32(1.0 / (2 * mu))
-    tau = (1.0 / (cols + 2 * ndim * mu)).astype(np.float32)
-    radius = np.float32(lam * float(np.mean(cols)) / mu)
-    ax = op(x)  # A x, kept so A x_bar costs no extra projection
-    ax_bar = ax.copy()
-    x_bar = x.copy()
-    p = np.zeros(y.shape, np.float32)
-    q = np.zeros((ndim, *x.shape), np.float32)
+    rows = tensor(op.row_sums())
+    sigma_a = torch.where(rows > 1e-6, 1.0 / rows.clamp_min(1e-6), torch.zeros_like(rows))
+    cols = tensor(op.col_sums())
+    mean_cols = float(cols.double().mean())
+    mu = _GRAD_BALANCE * mean_cols / (2 * ndim)
+    sigma_g = 1.0 / (2 * mu)
+    tau = 1.0 / (cols + 2 * ndim * mu)
+    radius = lam * mean_cols / mu
+    ax = forward(x)  # A x, kept so A x_bar costs no extra projection
+    ax_bar = ax.clone()
+    x_bar = x.clone()
+    p = torch.zeros_like(y)
+    q = torch.zeros((ndim, *x.shape), dtype=torch.float32, device=dev)
     residuals = np.empty(iterations)
     for k in range(iterations):
         # dual step on the data term: prox of the conjugate of (1/2)||. - y||^2
@@ -136,24 +174,26 @@ def tv_pdhg(op, y: np.ndarray, *, lam: float, iterations: int = 100,
         # dual step on TV: project onto the ball of radius lam c / mu (pointwise 2-norm)
         q += (sigma_g * mu) * gradient(x_bar)
         if radius > 0:
-            mag = np.sqrt((q * q).sum(axis=0))
+            mag = torch.sqrt((q * q).sum(dim=0))
             mag /= radius
-            np.maximum(mag, 1.0, out=mag)
+            mag.clamp_(min=1.0)
             q /= mag
         else:
-            q[...] = 0
+            q.zero_()
         # primal step
         x_old = x
-        x = x - tau * (op.T(p) - mu * divergence(q))
+        x = x - tau * (backward(p) - mu * divergence(q))
         if nonnegative:
-            np.maximum(x, 0, out=x)
+            x.clamp_(min=0)
         if keep is not None:
             x *= keep
-        ax_new = op(x)
-        np.subtract(2 * x, x_old, out=x_bar)
-        np.subtract(2 * ax_new, ax, out=ax_bar)
+        ax_new = forward(x)
+        x_bar = 2 * x - x_old
+        ax_bar = 2 * ax_new - ax
         ax = ax_new
-        residuals[k] = float(np.linalg.norm(ax - y))
+        residuals[k] = float(torch.linalg.vector_norm(ax - y))
         if callback is not None:
             callback(k, residuals[k])
+    if getattr(op, "torch_device", None) is None:
+        x = x.numpy()
     return x, residuals
