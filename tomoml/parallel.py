@@ -41,8 +41,8 @@ import numpy as np
 from tomoml.errors import BackendError, ConfigError, InputError
 
 __all__ = [
-    "SCHEDULERS", "DEFAULT_CHUNK", "RawArrayFile", "as_dask_array", "compute",
-    "create_output", "map_blocks_overlap", "resolve_scheduler", "scheduler_context",
+    "SCHEDULERS", "DEFAULT_CHUNK", "RawArrayFile", "as_dask_array", "check_scheduler",
+    "compute", "create_output", "map_blocks_overlap", "resolve_scheduler", "scheduler_context",
     "denoise_blocks", "segment_blocks",
 ]
 
@@ -83,6 +83,42 @@ def resolve_scheduler(scheduler: Any = "threads") -> str | Any:
         return scheduler
     raise ConfigError(f"scheduler must be a name, an address or a distributed.Client, "
                       f"got {type(scheduler).__name__}")
+
+
+def check_scheduler(scheduler: Any, *, timeout: float = 5.0) -> str | Any:
+    """:func:`resolve_scheduler`, and for a ``tcp://`` or ``tls://`` address a quick TCP
+    connection to it, so that a wrong address fails at once, before any work is done.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name, or an address without ``HOST:PORT``.
+    BackendError
+        Nothing listens at the address.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    s = resolve_scheduler(scheduler)
+    if not (isinstance(s, str) and "://" in s):
+        return s
+    parts = urlsplit(s)
+    if parts.scheme not in ("tcp", "tls"):
+        return s  # other transports (inproc, ucx, ws): Client reports problems itself
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or port is None:
+        raise ConfigError(f"scheduler {s}: expected an address tcp://HOST:PORT")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise BackendError(f"scheduler {s}: cannot connect ({reason}); start one with "
+                           f"'dask scheduler' or check the address") from None
+    return s
 
 
 @contextmanager
@@ -375,6 +411,28 @@ def _store_into(result, out, *, scheduler, num_workers, voxel_size_A: float, for
 
 # --------------------------------------------------------------------------- mapping
 
+def _overlap_lazy(arrays: list, fn: Callable[..., np.ndarray], *, depth, dtype=None,
+                  boundary: str = "none"):
+    """``fn(*blocks)`` on overlapping chunks of one or more same-shaped dask arrays (lazy)."""
+    import dask.array as da
+    from dask.array.overlap import ensure_minimum_chunksize
+
+    arr = arrays[0]
+    if arr.ndim != 3:
+        raise InputError(f"array must be 3D (z, y, x), got shape {arr.shape}")
+    d = (int(depth),) * 3 if np.isscalar(depth) else tuple(int(v) for v in depth)
+    if len(d) != 3 or min(d) < 0:
+        raise ConfigError(f"depth must be one or three voxel counts >= 0, got {depth}")
+    # dask needs every chunk at least as deep as the overlap
+    fixed = tuple(ensure_minimum_chunksize(d[ax], arr.chunks[ax])
+                  if d[ax] and arr.shape[ax] > d[ax] else
+                  ((arr.shape[ax],) if d[ax] else arr.chunks[ax]) for ax in range(3))
+    arrays = [a if a.chunks == fixed else a.rechunk(fixed) for a in arrays]
+    out_dtype = np.dtype(dtype) if dtype is not None else arrays[0].dtype
+    return da.map_overlap(fn, *arrays, depth=dict(enumerate(d)), boundary=boundary, trim=True,
+                          dtype=out_dtype, meta=np.empty((0, 0, 0), out_dtype))
+
+
 def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
                        depth: int | tuple[int, int, int], chunks=None,
                        scheduler: Any = "threads", num_workers: int | None = None, out=None,
@@ -426,22 +484,7 @@ def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
     >>> map_blocks_overlap(vol, smooth, depth=8, chunks=64, out="smooth.zarr")  # doctest: +SKIP
     """
     arr = as_dask_array(array, chunks)
-    if arr.ndim != 3:
-        raise InputError(f"array must be 3D (z, y, x), got shape {arr.shape}")
-    d = (int(depth),) * 3 if np.isscalar(depth) else tuple(int(v) for v in depth)
-    if len(d) != 3 or min(d) < 0:
-        raise ConfigError(f"depth must be one or three voxel counts >= 0, got {depth}")
-    # dask needs every chunk at least as deep as the overlap
-    from dask.array.overlap import ensure_minimum_chunksize
-
-    fixed = tuple(ensure_minimum_chunksize(d[ax], arr.chunks[ax])
-                  if d[ax] and arr.shape[ax] > d[ax] else
-                  ((arr.shape[ax],) if d[ax] else arr.chunks[ax]) for ax in range(3))
-    if fixed != arr.chunks:
-        arr = arr.rechunk(fixed)
-    out_dtype = np.dtype(dtype) if dtype is not None else arr.dtype
-    result = arr.map_overlap(fn, depth=dict(enumerate(d)), boundary=boundary, trim=True,
-                             dtype=out_dtype, meta=np.empty((0, 0, 0), out_dtype))
+    result = _overlap_lazy([arr], fn, depth=depth, dtype=dtype, boundary=boundary)
     if lazy:
         return result
     if out is None:
@@ -529,6 +572,9 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
     """
     from functools import partial
 
+    from tomoml._device import resolve_device
+
+    device = resolve_device(device, engine="torch")
     arr = as_dask_array(volume, chunks)
     step = max(1, int(np.ceil((np.prod(arr.shape) / max_samples) ** (1 / 3))))
     (sample,) = compute(arr[::step, ::step, ::step], scheduler=scheduler,
@@ -572,22 +618,24 @@ def _denoise_model(path: str):
     return DenoiseModel.load(path)
 
 
-def _denoise_block(block: np.ndarray, *, model_path: str, mean: float, std: float,
+def _denoise_block(*blocks: np.ndarray, model_path: str, mean: float, std: float,
                    overlap: float, device: str) -> np.ndarray:
-    """The denoiser on one block, normalised with the whole volume's statistics."""
+    """The denoiser on one block (or the mean of its outputs on the even and odd blocks),
+    normalised with the whole volume's statistics."""
     from tomoml.denoise.inference import _run
     from tomoml.denoise.model import Normalisation
 
     model = _denoise_model(model_path)
-    return _run(model.network, [np.asarray(block, np.float32)], Normalisation(mean, std),
-                model.patch, device=device, overlap=overlap, window_batch=4,
-                max_block_voxels=1 << 62, desc="denoising block")
+    return _run(model.network, [np.asarray(b, np.float32) for b in blocks],
+                Normalisation(mean, std), model.patch, device=device, overlap=overlap,
+                window_batch=4, max_block_voxels=1 << 62, desc="denoising block")
 
 
-def denoise_blocks(volume, model: str | os.PathLike, *, chunks=None, depth: int | None = None,
-                   scheduler: Any = "threads", num_workers: int | None = None, out=None,
-                   voxel_size_A: float = 1.0, force: bool = False, device: str = "cpu",
-                   overlap: float = 0.5, max_samples: int = 4_000_000):
+def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chunks=None,
+                   depth: int | None = None, scheduler: Any = "threads",
+                   num_workers: int | None = None, out=None, voxel_size_A: float = 1.0,
+                   force: bool = False, device: str = "cpu", overlap: float = 0.5,
+                   max_samples: int = 4_000_000):
     """Apply a trained denoiser (:class:`tomoml.denoise.DenoiseModel` saved at ``model``) by
     overlapping chunks on a dask scheduler.
 
@@ -596,7 +644,24 @@ def denoise_blocks(volume, model: str | os.PathLike, *, chunks=None, depth: int 
     ``depth`` voxels of context (default: the model's window, the largest patch edge) and runs
     MONAI's sliding-window inference with Gaussian blending. As with :func:`segment_blocks`,
     the window grid moves with the chunk borders, so values differ from a whole-volume
-    :func:`tomoml.denoise.predict` by the blending of windows, not by missing context.
+    :func:`tomoml.denoise.predict` by the blending of windows, not by missing context; with a
+    single chunk covering the volume the result is the same.
+
+    Parameters
+    ----------
+    volume : (z, y, x) array, memory map, Zarr or path
+        The volume to denoise (ignored, may be None, when ``even`` and ``odd`` are given).
+    model : path
+        A saved :class:`~tomoml.denoise.DenoiseModel` (read by each worker).
+    even, odd : arrays or paths, optional
+        Noise2Noise half volumes: as :func:`tomoml.denoise.predict` with ``even``/``odd``, the
+        result is the mean of the network's outputs on the two halves, normalised with their
+        pooled statistics.
+    depth, chunks, scheduler, num_workers, out, voxel_size_A, force :
+        As in :func:`map_blocks_overlap`.
+    device : {"auto", "cpu", "cuda"}
+    overlap : float
+        Window overlap fraction of the sliding-window inference.
 
     Returns
     -------
@@ -604,17 +669,34 @@ def denoise_blocks(volume, model: str | os.PathLike, *, chunks=None, depth: int 
     """
     from functools import partial
 
+    from tomoml._device import resolve_device
     from tomoml.denoise.model import Normalisation
 
+    if (even is None) != (odd is None):
+        raise InputError("give both even and odd half volumes, or neither")
+    device = resolve_device(device, engine="torch")
     path = str(model)
     m = _denoise_model(path)
-    arr = as_dask_array(volume, chunks)
-    step = max(1, int(np.ceil((np.prod(arr.shape) / max_samples) ** (1 / 3))))
-    (sample,) = compute(arr[::step, ::step, ::step], scheduler=scheduler,
-                        num_workers=num_workers)
-    norm = Normalisation.of(np.asarray(sample, np.float32))
+    sources = [volume] if even is None else [even, odd]
+    arrays = [as_dask_array(src, chunks) for src in sources]
+    for a in arrays[1:]:
+        if a.shape != arrays[0].shape:
+            raise InputError(f"even {arrays[0].shape} and odd {a.shape} must have the same shape")
+    arrays = [arrays[0]] + [a.rechunk(arrays[0].chunks) for a in arrays[1:]]
+    step = max(1, int(np.ceil((np.prod(arrays[0].shape) / max_samples) ** (1 / 3))))
+    samples = compute(*[a[::step, ::step, ::step] for a in arrays], scheduler=scheduler,
+                      num_workers=num_workers)
+    norm = Normalisation.of(*[np.asarray(smp, np.float32) for smp in samples])
     fn = partial(_denoise_block, model_path=path, mean=norm.mean, std=norm.std,
                  overlap=float(overlap), device=device)
     d = int(max(m.patch)) if depth is None else int(depth)
-    return map_blocks_overlap(arr, fn, depth=d, scheduler=scheduler, num_workers=num_workers,
-                              out=out, dtype=np.float32, voxel_size_A=voxel_size_A, force=force)
+    if len(arrays) == 1:
+        return map_blocks_overlap(arrays[0], fn, depth=d, scheduler=scheduler,
+                                  num_workers=num_workers, out=out, dtype=np.float32,
+                                  voxel_size_A=voxel_size_A, force=force)
+    result = _overlap_lazy(arrays, fn, depth=d, dtype=np.float32)
+    if out is None:
+        (value,) = compute(result, scheduler=scheduler, num_workers=num_workers)
+        return value
+    return _store_into(result, out, scheduler=scheduler, num_workers=num_workers,
+                       voxel_size_A=voxel_size_A, force=force)

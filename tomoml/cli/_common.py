@@ -10,9 +10,25 @@ import typer
 from tomoml.errors import InputError
 from tomoml.io._atomic import check_output_path
 
-__all__ = ["require_input", "prepare_output", "echo", "FORCE_OPTION"]
+__all__ = ["require_input", "prepare_output", "echo", "FORCE_OPTION", "SCHEDULER_OPTION",
+           "WORKERS_OPTION", "CHUNK_OPTION", "check_scheduler_options", "require_chunked"]
 
 FORCE_OPTION = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
+
+# The chunked / distributed path of reconstruct, denoise, segment and analyze (tomoml.parallel).
+SCHEDULER_OPTION = typer.Option(
+    None, "--scheduler", metavar="threads|processes|sync|tcp://HOST:PORT",
+    help="Run chunk by chunk on Dask: a local thread or process pool, one task at a time "
+         "(sync), or the workers of a running dask.distributed scheduler at that address "
+         "(they must see the same files). Inputs and outputs are then MRC or Zarr, read and "
+         "written chunk by chunk; memory stays bounded. Default: the in-process path.")
+WORKERS_OPTION = typer.Option(None, "--workers", min=1, metavar="N",
+                              help="With --scheduler threads/processes: tasks at once "
+                                   "(default: the number of cores).")
+CHUNK_OPTION = typer.Option(None, "--chunk", min=8, metavar="VOX",
+                            help="With --scheduler: chunk edge in voxels (default 128).")
+
+_CHUNKED_SUFFIXES = (".mrc", ".rec", ".map", ".st", ".ali", ".mrcs", ".zarr")
 
 
 def require_input(path: str | os.PathLike | None, what: str = "input") -> Path | None:
@@ -35,3 +51,36 @@ def prepare_output(path: str | os.PathLike, *, force: bool, inputs=()) -> Path:
 def echo(message: str) -> None:
     """Print a result line for the user (stdout)."""
     typer.echo(message)
+
+
+def check_scheduler_options(scheduler: str | None, workers: int | None = None,
+                            chunk: int | None = None) -> str | None:
+    """Validate ``--scheduler`` (a name, or an address that must answer) and check that
+    ``--workers`` / ``--chunk`` come with it; return the scheduler or None."""
+    from tomoml.errors import ConfigError
+
+    if scheduler is None:
+        for flag, value in (("--workers", workers), ("--chunk", chunk)):
+            if value is not None:
+                raise ConfigError(f"{flag} applies to the chunked path: add --scheduler "
+                                  "threads|processes|tcp://HOST:PORT")
+        return None
+    from tomoml.parallel import check_scheduler
+
+    s = check_scheduler(scheduler)
+    if workers is not None and "://" in str(s):
+        raise ConfigError("--workers sets a local pool; a dask.distributed cluster has its own "
+                          "workers (start them with 'dask worker --nworkers N')")
+    return scheduler
+
+
+def require_chunked(path: str | os.PathLike, what: str) -> Path:
+    """Check that a file can be read or written chunk by chunk (MRC or Zarr)."""
+    from tomoml.errors import ConfigError
+
+    p = Path(path)
+    if p.suffix.lower() not in _CHUNKED_SUFFIXES:
+        raise ConfigError(f"{p}: with --scheduler the {what} must be MRC "
+                          f"(.mrc .rec .map .st .ali) or a .zarr store; convert it with "
+                          f"tomoml.io or drop --scheduler")
+    return p

@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 
 from tomoml.cli._app import app
-from tomoml.cli._common import FORCE_OPTION, echo, prepare_output, require_input
+from tomoml.cli._common import (
+    CHUNK_OPTION,
+    FORCE_OPTION,
+    SCHEDULER_OPTION,
+    WORKERS_OPTION,
+    check_scheduler_options,
+    echo,
+    prepare_output,
+    require_chunked,
+    require_input,
+)
 
 
 @app.command("denoise")
@@ -37,6 +47,9 @@ def denoise_command(
         help="Stop training after the epoch in which this much time has passed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same inputs and seed, same output."),
+    scheduler: str = SCHEDULER_OPTION,
+    workers: int = WORKERS_OPTION,
+    chunk: int = CHUNK_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
     """Denoise a tomogram with a 3D U-Net trained on the tomogram itself (no clean data).
@@ -47,7 +60,13 @@ def denoise_command(
 
     The output keeps the voxel size of VOLUME.
 
+    With --scheduler, training is unchanged (patches sampled from the memory-mapped volumes)
+    and the network is applied by overlapping chunks (one window of context each) as Dask
+    tasks that read the MRC/Zarr inputs and write the MRC/Zarr output chunk by chunk.
+
     Example: tomoml denoise rec.mrc --even rec_even.mrc --odd rec_odd.mrc -o rec_n2n.mrc --save-model n2n
+
+    Example (chunked): tomoml denoise rec.mrc --model n2n.pt -o rec_n2n.zarr --scheduler tcp://10.0.0.5:8786
     """
     from tomoml.denoise import DenoiseModel, predict, train_n2n, train_n2v
     from tomoml.errors import ConfigError, InputError
@@ -67,6 +86,12 @@ def denoise_command(
                           "use --method n2v for a single volume")
     inputs = [p for p in (volume, even, odd, model) if p is not None]
     prepare_output(output, force=force, inputs=inputs)
+    chunked = check_scheduler_options(scheduler, workers, chunk) is not None
+    if chunked:
+        for p, what in ((volume, "volume"), (even, "--even"), (odd, "--odd"),
+                        (output, "output")):
+            if p is not None:
+                require_chunked(p, what)
     if save_model is not None:
         from tomoml.denoise.model import _pt_path
 
@@ -75,12 +100,13 @@ def denoise_command(
             prepare_output(p, force=force, inputs=inputs)
 
     trained = DenoiseModel.load(model) if model is not None else None
-    vol = read_volume(volume)
+    vol = read_volume(volume, mmap=True if chunked else None)
     if vol.is_labels:
         raise InputError(f"{volume}: is a label volume; denoise the densities")
     halves = None
     if method == "n2n":
-        halves = (read_volume(even).data, read_volume(odd).data)
+        halves = (read_volume(even, mmap=True if chunked else None).data,
+                  read_volume(odd, mmap=True if chunked else None).data)
         for p, h in zip((even, odd), halves, strict=True):
             if h.shape != vol.shape:
                 raise InputError(f"{p}: shape {h.shape} differs from {volume} {vol.shape}")
@@ -97,11 +123,16 @@ def denoise_command(
             trained = train_n2v(vol.data, seed=seed, device=device, model=trained, **options)
         if save_model is not None:
             trained.save(save_model, force=force)
-    if method == "n2n":
-        out = predict(trained, even=halves[0], odd=halves[1], device=device)
+    if chunked:
+        _denoise_chunked(trained, model if trained is not None and epochs == 0 else save_model,
+                         volume, (even, odd) if method == "n2n" else None, output,
+                         vol.voxel_size_A, scheduler, workers, chunk, device, force)
     else:
-        out = predict(trained, vol.data, device=device)
-    write_volume(vol.replace(data=out, source=None), output, force=force)
+        if method == "n2n":
+            out = predict(trained, even=halves[0], odd=halves[1], device=device)
+        else:
+            out = predict(trained, vol.data, device=device)
+        write_volume(vol.replace(data=out, source=None), output, force=force)
     t = trained.training
     what = (f"{t.get('epochs_run')} epochs in {t.get('train_seconds', 0):.0f} s, best epoch "
             f"{t.get('best_epoch')}" if t.get("epochs_run") is not None else "pretrained model")
@@ -110,3 +141,29 @@ def denoise_command(
     echo(f"tomoml denoise: {method} ({what}) -> {output}"
          + (f"; model -> {save_model}" if save_model is not None and (epochs is None or epochs)
             else ""))
+
+
+def _denoise_chunked(trained, saved: Path | None, volume: Path, halves, output: Path,
+                     voxel_size_A: float, scheduler: str, workers: int | None,
+                     chunk: int | None, device: str, force: bool) -> None:
+    """``--scheduler``: the trained model by overlapping chunks (denoise_blocks).
+
+    Workers load the model from a file: the given/saved one, else a temporary copy written
+    beside the output (so that workers on a shared file system see it)."""
+    import shutil
+    import tempfile
+
+    from tomoml.parallel import denoise_blocks
+
+    tmp_dir = None
+    try:
+        if saved is None:
+            tmp_dir = tempfile.mkdtemp(prefix=".tomoml-model-", dir=output.parent)
+            saved = trained.save(Path(tmp_dir) / "model")
+        even, odd = halves if halves is not None else (None, None)
+        denoise_blocks(None if even is not None else volume, saved, even=even, odd=odd,
+                       chunks=chunk, scheduler=scheduler, num_workers=workers, out=output,
+                       voxel_size_A=voxel_size_A, force=force, device=device)
+    finally:
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -7,7 +7,17 @@ from pathlib import Path
 import typer
 
 from tomoml.cli._app import app
-from tomoml.cli._common import FORCE_OPTION, echo, prepare_output, require_input
+from tomoml.cli._common import (
+    CHUNK_OPTION,
+    FORCE_OPTION,
+    SCHEDULER_OPTION,
+    WORKERS_OPTION,
+    check_scheduler_options,
+    echo,
+    prepare_output,
+    require_chunked,
+    require_input,
+)
 
 
 def _prob_paths(prob: Path, n_classes: int) -> list[tuple[int, Path]]:
@@ -35,6 +45,9 @@ def segment_command(
         None, "--probabilities", help="Also write the material probability map here (float32; "
                                       "with >2 classes one file per class, PROB_classK.mrc)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    scheduler: str = SCHEDULER_OPTION,
+    workers: int = WORKERS_OPTION,
+    chunk: int = CHUNK_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
     """Segment a tomogram into pore (0) and material (1), or into phases.
@@ -43,7 +56,14 @@ def segment_command(
     with missing wedges, shot noise and blur, and needs no labels. The output keeps the input's
     voxel size.
 
+    With --scheduler (a U-Net model or --method otsu) the volume is labelled by overlapping
+    chunks as Dask tasks, with the intensity levels (or the Otsu threshold) of the whole
+    volume; a U-Net's labels can differ from the plain run at a few voxels on class
+    boundaries (the window grid moves with the chunks).
+
     Example: tomoml segment rec.mrc -o labels.mrc --probabilities material_prob.mrc
+
+    Example (chunked): tomoml segment rec.zarr -o labels.zarr --scheduler processes --workers 2
     """
     import numpy as np
 
@@ -63,6 +83,10 @@ def segment_command(
     if model != "default":
         require_input(model, "--model")
     prepare_output(output, force=force, inputs=inputs)
+    if check_scheduler_options(scheduler, workers, chunk) is not None:
+        _segment_chunked(volume, output, model, method, sigma, probabilities, scheduler,
+                         workers, chunk, device, force)
+        return
     m = load_model(model) if method is None else None
     prob_files = _prob_paths(probabilities, m.n_classes) if probabilities is not None and m else []
     for _, p in prob_files:
@@ -89,6 +113,35 @@ def segment_command(
              f"volume fractions {frac})")
     for _, p in prob_files:
         echo(f"wrote {p}")
+
+
+def _segment_chunked(volume: Path, output: Path, model: str, method: str | None, sigma: float,
+                     probabilities: Path | None, scheduler: str, workers: int | None,
+                     chunk: int | None, device: str, force: bool) -> None:
+    """``--scheduler``: labels by overlapping chunks (segment_blocks) into MRC/Zarr."""
+    from tomoml.analyze.chunked import phase_fractions
+    from tomoml.errors import ConfigError, InputError
+    from tomoml.io import read_volume
+    from tomoml.parallel import segment_blocks
+
+    if method not in (None, "otsu"):
+        raise ConfigError(f"--method {method} needs the whole volume; with --scheduler use a "
+                          "U-Net model or --method otsu")
+    if probabilities is not None:
+        raise ConfigError("--probabilities is not written with --scheduler")
+    require_chunked(volume, "volume")
+    require_chunked(output, "output")
+    vol = read_volume(volume, mmap=True)  # header and labels flag; data read by chunks
+    if vol.is_labels:
+        raise InputError(f"{volume}: is a label volume; segment the densities")
+    segment_blocks(volume, model=model, method=method, sigma=sigma, chunks=chunk,
+                   scheduler=scheduler, num_workers=workers, out=output,
+                   voxel_size_A=vol.voxel_size_A, force=force, device=device)
+    frac = phase_fractions(output, chunks=chunk, scheduler="threads",
+                           num_workers=workers)["phase_fractions"]
+    shown = ", ".join(f"{k}: {v:.1%}" for k, v in frac.items())
+    echo(f"wrote {output} ({'method ' + method if method else 'model ' + str(model)}; "
+         f"volume fractions {shown}; by chunks on {scheduler})")
 
 
 @app.command("train-segmenter")
