@@ -38,6 +38,7 @@ edges and corners — computable from slices, but not provided chunked here).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -45,8 +46,8 @@ import numpy as np
 from tomoml.errors import ConfigError, InputError
 
 __all__ = [
-    "chunked_metrics", "euler_config_histogram", "euler_lut", "euler_number",
-    "phase_fractions", "surface_area",
+    "CHUNKED_METRICS", "analyze_chunked", "chunked_metrics", "euler_config_histogram",
+    "euler_lut", "euler_number", "phase_fractions", "surface_area",
 ]
 
 log = logging.getLogger(__name__)
@@ -373,3 +374,104 @@ def chunked_metrics(labels, voxel_size_A: float = 10.0, *, phase: int | None = N
             out.update({"euler_characteristic": chi,
                         "euler_characteristic_per_nm3": chi / (total * vs_nm ** 3)})
     return out
+
+
+# --------------------------------------------------------------------------- report
+
+_POROSITY_KEYS = ("porosity", "pore_voxels", "solid_voxels", "envelope_voxels", "phase_voxels",
+                  "phase_fractions")  # of tomoml.analyze.porosity.porosity_from_counts
+
+#: Sections of :func:`tomoml.analyze.analyze` that :func:`analyze_chunked` computes by chunks.
+CHUNKED_METRICS = ("porosity", "surface")
+
+
+def analyze_chunked(labels, voxel_size_A: float, *, phase: int | None = None,
+                    envelope: str | None = None, envelope_radius_vox: int = 5, metrics=None,
+                    network: str = "pore", smoothing_sigma: float = DEFAULT_SMOOTHING_SIGMA,
+                    chunks=None, scheduler: Any = "threads", num_workers: int | None = None,
+                    source: str | None = None):
+    """:func:`tomoml.analyze.analyze`, with the sections that add up over chunks computed chunk
+    by chunk on a dask scheduler; the same report, keys and units.
+
+    ``porosity`` (without an envelope: exact) and ``surface`` (equal up to float rounding,
+    relative 1e-6) are read from ``labels`` chunk by chunk. Every other requested section
+    (sizes, topology, tortuosity, skeleton, particles; and porosity/surface inside an envelope,
+    which is a whole-volume closing or hull) needs the whole volume: the labels are then read
+    into memory and those sections run as :func:`~tomoml.analyze.analyze` does. Ask for
+    ``metrics="porosity,surface"`` to keep memory bounded on volumes larger than memory.
+
+    Parameters
+    ----------
+    labels : (z, y, x) labels: array, memory map, Zarr, MRC path
+    voxel_size_A, phase, envelope, envelope_radius_vox, metrics, network, smoothing_sigma :
+        As :func:`tomoml.analyze.analyze`.
+    chunks, scheduler, num_workers :
+        See :mod:`tomoml.parallel`.
+
+    Returns
+    -------
+    MorphologyReport
+    """
+    import time
+
+    from tomoml.analyze.report import METRICS, MorphologyReport, _resolve_metrics, analyze
+
+    wanted = _resolve_metrics(metrics)
+    by_chunks = [m for m in CHUNKED_METRICS if m in wanted] if envelope is None else []
+    rest = [m for m in wanted if m not in by_chunks]
+    arr = _labels(labels, chunks)
+    if rest:
+        log.info("analyze: %s by chunks, %s on the whole volume", by_chunks, rest)
+        if isinstance(labels, str | os.PathLike):
+            from tomoml.io import read_volume
+
+            whole = read_volume(labels, labels=True).data
+        else:
+            whole = np.asarray(arr)
+        report = analyze(whole, voxel_size_A=voxel_size_A, phase=phase, envelope=envelope,
+                         envelope_radius_vox=envelope_radius_vox, metrics=rest,
+                         network=network, smoothing_sigma=smoothing_sigma, source=source)
+    else:
+        report = MorphologyReport(voxel_size_A=float(voxel_size_A), shape=tuple(arr.shape),
+                                  phase=phase, envelope=None, network=network, source=source)
+    kw = dict(voxel_size_A=voxel_size_A, phase=phase, smoothing_sigma=smoothing_sigma,
+              scheduler=scheduler, num_workers=num_workers)
+    counts = None
+    for name in by_chunks:
+        t0 = time.perf_counter()
+        if name == "porosity":
+            counts = chunked_metrics(arr, metrics=("fractions",), **kw)
+            report.metrics["porosity"] = {k: counts[k] for k in _POROSITY_KEYS}
+        else:
+            part = chunked_metrics(arr, metrics=("surface",) + (() if counts else ("fractions",)),
+                                   **kw)
+            counts = counts or part
+            report.metrics["surface"] = _surface_section(part["surface_area_vox2"], counts,
+                                                         phase, float(voxel_size_A),
+                                                         int(np.prod(arr.shape)), part)
+        report.timings_s[name] = round(time.perf_counter() - t0, 3)
+    report.metrics = {k: report.metrics[k] for k in (*METRICS, *report.metrics)
+                      if k in report.metrics}
+    return report
+
+
+def _surface_section(area: float, counts: dict, phase: int | None, voxel_size_A: float,
+                     total: int, part: dict) -> dict:
+    """The keys of :func:`tomoml.analyze.surfaces.specific_surface_area` from chunked sums."""
+    per_label = {int(k): int(v) for k, v in counts["phase_voxels"].items()}
+    n_phase = (sum(v for k, v in per_label.items() if k > 0) if phase is None
+               else per_label.get(int(phase), 0))
+    vs_nm = voxel_size_A / 10.0
+    return {
+        "surface_area_nm2": area * vs_nm ** 2,
+        "surface_area_vox2": area,
+        "phase_volume_nm3": n_phase * vs_nm ** 3,
+        "phase_voxels": n_phase,
+        "total_volume_nm3": total * vs_nm ** 3,
+        "total_voxels": total,
+        "S_over_V_total_per_nm": (area / total) / vs_nm if total else None,
+        "S_over_V_phase_per_nm": (area / n_phase) / vs_nm if n_phase else None,
+        "S_over_V_total_per_vox": area / total if total else None,
+        "S_over_V_phase_per_vox": area / n_phase if n_phase else None,
+        "smoothing_sigma_vox": part["smoothing_sigma_vox"],
+    }

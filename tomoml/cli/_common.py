@@ -11,7 +11,8 @@ from tomoml.errors import InputError
 from tomoml.io._atomic import check_output_path
 
 __all__ = ["require_input", "prepare_output", "echo", "FORCE_OPTION", "SCHEDULER_OPTION",
-           "WORKERS_OPTION", "CHUNK_OPTION", "check_scheduler_options", "require_chunked"]
+           "WORKERS_OPTION", "CHUNK_OPTION", "check_scheduler_options", "require_chunked",
+           "chunked_header"]
 
 FORCE_OPTION = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 
@@ -84,3 +85,22 @@ def require_chunked(path: str | os.PathLike, what: str) -> Path:
                           f"(.mrc .rec .map .st .ali) or a .zarr store; convert it with "
                           f"tomoml.io or drop --scheduler")
     return p
+
+
+def chunked_header(path: str | os.PathLike) -> tuple[tuple[int, ...], float, bool]:
+    """``(shape, voxel size in Å, marked as labels)`` of an MRC file or Zarr store, without
+    reading its data (for the chunked path)."""
+    p = Path(path)
+    if p.suffix.lower() == ".zarr":
+        from tomoml.io.zarr_io import read_zarr
+
+        z = read_zarr(p, lazy=True)
+        shape, size, marked = tuple(z.data.shape), z.voxel_size_A, bool(z.attrs.get("is_labels"))
+    else:
+        from tomoml.io.mrc import read_mrc
+
+        m = read_mrc(p, mmap=True)
+        shape, size, marked = tuple(m.data.shape), m.voxel_size_A, m.is_labels
+    if len(shape) != 3:
+        raise InputError(f"{p}: a volume must be 3D (z, y, x), got shape {shape}")
+    return shape, float(size) if size else 1.0, marked

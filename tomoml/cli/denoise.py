@@ -13,6 +13,7 @@ from tomoml.cli._common import (
     SCHEDULER_OPTION,
     WORKERS_OPTION,
     check_scheduler_options,
+    chunked_header,
     echo,
     prepare_output,
     require_chunked,
@@ -100,19 +101,31 @@ def denoise_command(
             prepare_output(p, force=force, inputs=inputs)
 
     trained = DenoiseModel.load(model) if model is not None else None
-    vol = read_volume(volume, mmap=True if chunked else None)
-    if vol.is_labels:
-        raise InputError(f"{volume}: is a label volume; denoise the densities")
-    halves = None
-    if method == "n2n":
-        halves = (read_volume(even, mmap=True if chunked else None).data,
-                  read_volume(odd, mmap=True if chunked else None).data)
-        for p, h in zip((even, odd), halves, strict=True):
-            if h.shape != vol.shape:
-                raise InputError(f"{p}: shape {h.shape} differs from {volume} {vol.shape}")
-
     if epochs is None:
         epochs = 0 if trained is not None else None
+    if chunked:
+        # headers only; the data are memory-mapped for training, else read by chunks
+        shape, voxel_size_A, is_labels = chunked_header(volume)
+        for p in (even, odd) if method == "n2n" else ():
+            if chunked_header(p)[0] != shape:
+                raise InputError(f"{p}: shape {chunked_header(p)[0]} differs from {volume} "
+                                 f"{shape}")
+        train = trained is None or bool(epochs)
+        vol = read_volume(volume, mmap=True) if train and method == "n2v" else None
+    else:
+        vol = read_volume(volume)
+        is_labels = vol.is_labels
+    if is_labels:
+        raise InputError(f"{volume}: is a label volume; denoise the densities")
+    halves = None
+    if method == "n2n" and (not chunked or train):
+        halves = (read_volume(even, mmap=chunked or None).data,
+                  read_volume(odd, mmap=chunked or None).data)
+        ref = vol.shape if vol is not None else shape
+        for p, h in zip((even, odd), halves, strict=True):
+            if h.shape != ref:
+                raise InputError(f"{p}: shape {h.shape} differs from {volume} {ref}")
+
     options = {k: v for k, v in dict(epochs=epochs, steps_per_epoch=steps, patch=patch,
                                      batch=batch, max_minutes=max_minutes).items()
                if v is not None}
@@ -126,7 +139,7 @@ def denoise_command(
     if chunked:
         _denoise_chunked(trained, model if trained is not None and epochs == 0 else save_model,
                          volume, (even, odd) if method == "n2n" else None, output,
-                         vol.voxel_size_A, scheduler, workers, chunk, device, force)
+                         voxel_size_A, scheduler, workers, chunk, device, force)
     else:
         if method == "n2n":
             out = predict(trained, even=halves[0], odd=halves[1], device=device)

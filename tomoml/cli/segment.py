@@ -13,6 +13,7 @@ from tomoml.cli._common import (
     SCHEDULER_OPTION,
     WORKERS_OPTION,
     check_scheduler_options,
+    chunked_header,
     echo,
     prepare_output,
     require_chunked,
@@ -121,7 +122,6 @@ def _segment_chunked(volume: Path, output: Path, model: str, method: str | None,
     """``--scheduler``: labels by overlapping chunks (segment_blocks) into MRC/Zarr."""
     from tomoml.analyze.chunked import phase_fractions
     from tomoml.errors import ConfigError, InputError
-    from tomoml.io import read_volume
     from tomoml.parallel import segment_blocks
 
     if method not in (None, "otsu"):
@@ -131,12 +131,12 @@ def _segment_chunked(volume: Path, output: Path, model: str, method: str | None,
         raise ConfigError("--probabilities is not written with --scheduler")
     require_chunked(volume, "volume")
     require_chunked(output, "output")
-    vol = read_volume(volume, mmap=True)  # header and labels flag; data read by chunks
-    if vol.is_labels:
+    _, voxel_size_A, is_labels = chunked_header(volume)  # the data are read by chunks
+    if is_labels:
         raise InputError(f"{volume}: is a label volume; segment the densities")
     segment_blocks(volume, model=model, method=method, sigma=sigma, chunks=chunk,
                    scheduler=scheduler, num_workers=workers, out=output,
-                   voxel_size_A=vol.voxel_size_A, force=force, device=device)
+                   voxel_size_A=voxel_size_A, force=force, device=device)
     frac = phase_fractions(output, chunks=chunk, scheduler="threads",
                            num_workers=workers)["phase_fractions"]
     shown = ", ".join(f"{k}: {v:.1%}" for k, v in frac.items())
