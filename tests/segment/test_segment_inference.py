@@ -117,6 +117,26 @@ def test_window_plan_covers_each_axis_with_the_fewest_windows():
         assert n_windows == -(-(n - 16) // (144 - 16))  # the fewest windows of <= 144
 
 
+def test_instance_normalised_model_gets_windows_near_its_training_patch():
+    from tomoml.segment.inference import auto_window_limit
+
+    inst = SegmentationModel.create(2, architecture=dict(SMALL, norm="instance"), patch_size=24,
+                                    seed=0)
+    batch = SegmentationModel.create(2, architecture=SMALL, patch_size=24, seed=0)
+    assert auto_window_limit(inst) == 32 and auto_window_limit(batch) == 144
+    seen = []
+    net = inst.network.eval()
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            seen.append(tuple(x.shape[2:]))
+            return net(x)
+
+    inst.network = Recorder()
+    predict(inst, np.zeros((40, 56, 72), np.float32))
+    assert seen and max(max(s) for s in seen) <= 32  # not one 40x56x72 window
+
+
 @pytest.mark.gpu
 def test_default_model_on_cuda_labels_like_the_cpu():
     if not torch.cuda.is_available():
