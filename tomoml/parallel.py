@@ -611,6 +611,17 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
                               out=out, dtype=np.uint8, voxel_size_A=voxel_size_A, force=force)
 
 
+def _grid_chunks(n: int, chunk: int, step: int, depth: int) -> tuple[int, ...]:
+    """Chunks of an axis of ``n`` voxels: multiples of ``step``, each at least ``depth``."""
+    c = max(-(-int(chunk) // step) * step, depth, step)
+    if n <= c:
+        return (n,)
+    sizes = [c] * (n // c) + ([n % c] if n % c else [])
+    if len(sizes) > 1 and sizes[-1] < depth:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return tuple(sizes)
+
+
 @functools.lru_cache(maxsize=2)
 def _denoise_model(path: str):
     from tomoml.denoise.model import DenoiseModel
@@ -642,10 +653,11 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
     The z-score statistics come from a strided subsample of the whole volume (as
     :func:`tomoml.denoise.predict` does), so every chunk is normalised alike; each chunk gets
     ``depth`` voxels of context (default: the model's window, the largest patch edge) and runs
-    MONAI's sliding-window inference with Gaussian blending. As with :func:`segment_blocks`,
-    the window grid moves with the chunk borders, so values differ from a whole-volume
-    :func:`tomoml.denoise.predict` by the blending of windows, not by missing context; with a
-    single chunk covering the volume the result is the same.
+    MONAI's sliding-window inference with Gaussian blending. Chunk borders and ``depth`` are
+    rounded up to the window grid (multiples of ``patch * (1 - overlap)``), so each chunk sees
+    the same windows as the whole volume and the result is bit-identical to
+    :func:`tomoml.denoise.predict` where that runs the volume in one block (up to 2^26 voxels;
+    beyond, predict's own blocks move its windows, by the blending of windows only).
 
     Parameters
     ----------
@@ -689,7 +701,18 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
     norm = Normalisation.of(*[np.asarray(smp, np.float32) for smp in samples])
     fn = partial(_denoise_block, model_path=path, mean=norm.mean, std=norm.std,
                  overlap=float(overlap), device=device)
-    d = int(max(m.patch)) if depth is None else int(depth)
+    # Chunk borders and context on the sliding-window grid (MONAI: windows start at multiples
+    # of int(roi * (1 - overlap)), the last one flush with the end): every block then holds
+    # exactly the windows the whole-volume run puts over its core, blended in the same order,
+    # so the chunked result equals tomoml.denoise.predict on a volume it takes in one block.
+    shape = arrays[0].shape
+    steps = [max(int(min(int(r), n) * (1 - float(overlap))), 1)
+             for r, n in zip(m.patch, shape, strict=True)]
+    d0 = int(max(m.patch)) if depth is None else int(depth)
+    d = tuple(-(-d0 // st) * st for st in steps)
+    grid = tuple(_grid_chunks(n, c[0], st, dd)
+                 for n, c, st, dd in zip(shape, arrays[0].chunks, steps, d, strict=True))
+    arrays = [a.rechunk(grid) for a in arrays]
     if len(arrays) == 1:
         return map_blocks_overlap(arrays[0], fn, depth=d, scheduler=scheduler,
                                   num_workers=num_workers, out=out, dtype=np.float32,

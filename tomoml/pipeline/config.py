@@ -33,6 +33,10 @@ Example ``pipeline.toml``::
 
     [render]
     html = true
+
+    [parallel]                    # optional: chunked / distributed steps (tomoml.parallel)
+    scheduler = "processes"       # threads | processes | sync | tcp://HOST:PORT
+    num_workers = 2
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ else:  # pragma: no cover
 
 __all__ = [
     "AlignConfig", "AnalyzeConfig", "DenoiseConfig", "InputConfig", "OutputConfig",
-    "PipelineConfig", "ReconstructConfig", "RenderConfig", "SegmentConfig", "load_config",
+    "ParallelConfig", "PipelineConfig", "ReconstructConfig", "RenderConfig", "SegmentConfig", "load_config",
 ]
 
 
@@ -136,6 +140,18 @@ class RenderConfig:
 
 
 @dataclass
+class ParallelConfig:
+    """Where the chunked paths of the steps run: unset ``scheduler`` = every step in this
+    process on whole volumes, as before. Set, reconstruct works by slabs, denoise and segment
+    (U-Net, otsu) by overlapping chunks and analyze computes porosity and surface by chunks,
+    on that dask scheduler, reading and writing the step files chunk by chunk."""
+
+    scheduler: str | None = None   # threads | processes | sync | tcp://HOST:PORT
+    num_workers: int | None = None  # local pool size
+    chunk: int | None = None        # chunk edge in voxels (reconstruct: rows per slab)
+
+
+@dataclass
 class PipelineConfig:
     input: InputConfig = field(default_factory=InputConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -145,6 +161,7 @@ class PipelineConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     seed: int = 0
     source: str | None = field(default=None, repr=False)
 
@@ -206,12 +223,13 @@ def config_from_dict(data: dict[str, Any], *, source: str | None = None,
             cls = {"input": InputConfig, "output": OutputConfig, "align": AlignConfig,
                    "reconstruct": ReconstructConfig, "denoise": DenoiseConfig,
                    "segment": SegmentConfig, "analyze": AnalyzeConfig,
-                   "render": RenderConfig}[key]
+                   "render": RenderConfig, "parallel": ParallelConfig}[key]
             kwargs[key] = _section(cls, value, where, key)
         else:
             raise ConfigError(f"{where}unknown section [{key}] (known: "
                               f"{', '.join(sections)}, seed)")
     cfg = PipelineConfig(**kwargs, source=source)
+    _check_parallel(cfg.parallel, where)
     if not cfg.input.tilts:
         raise ConfigError(f"{where}[input] tilts is required (the tilt-series file)")
     if (cfg.input.even is None) != (cfg.input.odd is None):
@@ -225,6 +243,22 @@ def config_from_dict(data: dict[str, Any], *, source: str | None = None,
         if not Path(cfg.output.dir).is_absolute():
             cfg.output.dir = str(base / cfg.output.dir)
     return cfg
+
+
+def _check_parallel(par: ParallelConfig, where: str) -> None:
+    if par.scheduler is not None:
+        from tomoml.parallel import resolve_scheduler
+
+        try:
+            resolve_scheduler(par.scheduler)
+        except ConfigError as err:
+            raise ConfigError(f"{where}[parallel] {err}") from None
+    for key, least in (("num_workers", 1), ("chunk", 8)):
+        value = getattr(par, key)
+        if value is not None and value < least:
+            raise ConfigError(f"{where}[parallel] {key} = {value!r}: must be >= {least}")
+    if par.scheduler is None and (par.num_workers is not None or par.chunk is not None):
+        raise ConfigError(f"{where}[parallel] num_workers and chunk need a scheduler")
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:

@@ -109,11 +109,19 @@ def _step_reconstruct(cfg, tilts, even, odd):
         if rc.method in ("fbp", "wbp"):
             kw["filter"] = rc.filter
         files = {"volume": "reconstruction.mrc"}
-        write_volume(reconstruct(tilts, **kw), folder / files["volume"])
-        if even is not None:
-            for half, role in ((even, "even"), (odd, "odd")):
+        jobs = [(tilts, "volume")] + ([(even, "even"), (odd, "odd")] if even is not None else [])
+        for series, role in jobs:
+            if role != "volume":
                 files[role] = f"reconstruction_{role}.mrc"
-                write_volume(reconstruct(half, **kw), folder / files[role])
+            if cfg.parallel.scheduler is not None:
+                # slabs along the tilt axis, each written into the memory-mapped MRC file
+                from tomoml.reconstruct.slabs import reconstruct_slabs
+
+                par = cfg.parallel
+                reconstruct_slabs(series, out=folder / files[role], slab_rows=par.chunk,
+                                  scheduler=par.scheduler, num_workers=par.num_workers, **kw)
+            else:
+                write_volume(reconstruct(series, **kw), folder / files[role])
         return files, {"method": rc.method, "iterations": rc.iterations}
 
     return compute
@@ -130,6 +138,8 @@ def _step_denoise(cfg, volume, even, odd, seed):
                                      steps_per_epoch=dc.steps_per_epoch,
                                      max_minutes=dc.max_minutes, model=dc.model).items()
               if v is not None}
+        if cfg.parallel.scheduler is not None:
+            return _denoise_chunked(cfg, folder, volume, even, odd, method, seed, kw)
         if method == "n2n":
             out = denoise(volume.data, even=even.data, odd=odd.data, method="n2n", seed=seed,
                           device=dc.device, **kw)
@@ -143,12 +153,53 @@ def _step_denoise(cfg, volume, even, odd, seed):
     return compute
 
 
+def _denoise_chunked(cfg, folder: Path, volume, even, odd, method: str, seed: int, kw: dict):
+    """Train as :func:`tomoml.denoise.denoise` does, save the model in the step folder, apply
+    it by overlapping chunks of the reconstruction files (denoise_blocks)."""
+    from tomoml.denoise import DenoiseModel, train_n2n, train_n2v
+    from tomoml.parallel import denoise_blocks
+
+    dc, par = cfg.denoise, cfg.parallel
+    kw = dict(kw)
+    model = kw.pop("model", None)
+    model = DenoiseModel.load(model) if model is not None else None
+    epochs = kw.pop("epochs", None)
+    if epochs is None:
+        epochs = 0 if model is not None else None
+    if model is None or epochs:
+        train = dict(kw, seed=seed, device=dc.device, model=model)
+        if epochs is not None:
+            train["epochs"] = epochs
+        model = (train_n2n(even.data, odd.data, **train) if method == "n2n"
+                 else train_n2v(volume.data, **train))
+    files = {"volume": "denoised.mrc", "model": "model.pt"}
+    model.save(folder / files["model"])
+    pair = (dict(even=even.source, odd=odd.source) if method == "n2n" else {})
+    denoise_blocks(None if pair else volume.source, folder / files["model"], **pair,
+                   chunks=par.chunk, scheduler=par.scheduler, num_workers=par.num_workers,
+                   out=folder / files["volume"], voxel_size_A=volume.voxel_size_A,
+                   device=dc.device)
+    return files, {"method": method}
+
+
 def _step_segment(cfg, volume):
     def compute(folder: Path):
         from tomoml.io import write_volume
         from tomoml.segment import segment
 
         sc = cfg.segment
+        par = cfg.parallel
+        if par.scheduler is not None and sc.method in (None, "otsu"):
+            from tomoml.parallel import segment_blocks
+
+            files = {"labels": "labels.mrc"}
+            segment_blocks(volume.source, model=sc.model, method=sc.method, chunks=par.chunk,
+                           scheduler=par.scheduler, num_workers=par.num_workers,
+                           out=folder / files["labels"], voxel_size_A=volume.voxel_size_A,
+                           device=sc.device)
+            return files, {"model": sc.method or sc.model}
+        if par.scheduler is not None:
+            log.info("segment: method %s needs the whole volume (no chunked path)", sc.method)
         if sc.method:
             labels = segment(volume.data, method=sc.method)
         else:
@@ -167,7 +218,16 @@ def _step_analyze(cfg, labels):
 
         ac = cfg.analyze
         voxel = ac.voxel_size_A or labels.voxel_size_A
-        report = analyze(labels.data, voxel_size_A=voxel, phase=ac.phase, envelope=ac.envelope)
+        if cfg.parallel.scheduler is not None:
+            from tomoml.analyze.chunked import analyze_chunked
+
+            par = cfg.parallel
+            report = analyze_chunked(labels.source, voxel, phase=ac.phase, envelope=ac.envelope,
+                                     chunks=par.chunk, scheduler=par.scheduler,
+                                     num_workers=par.num_workers)
+        else:
+            report = analyze(labels.data, voxel_size_A=voxel, phase=ac.phase,
+                             envelope=ac.envelope)
         files = {"json": "metrics.json", "csv": "objects.csv", "png": "distributions.png"}
         report.to_json(folder / files["json"])
         report.to_csv(folder / files["csv"])
@@ -218,8 +278,20 @@ def run_pipeline(cfg: PipelineConfig, *, command: str | None = None) -> Pipeline
     tilts, even, odd = _load_inputs(cfg)
     upstream = settings_key(checksums, cfg.input.pixel_size_A)
 
+    par = cfg.parallel
+    if par.scheduler is not None:
+        from tomoml.parallel import check_scheduler
+
+        check_scheduler(par.scheduler)  # an address that does not answer fails before any work
+    mmap = True if par.scheduler is not None else None  # chunked: step files stay on disk
+
     def step(number: int, name: str, settings: dict, compute) -> StepResult:
         nonlocal upstream
+        if par.scheduler is not None and name in ("reconstruct", "denoise", "segment",
+                                                  "analyze"):
+            # chunked results equal the whole-volume ones only within tolerances (U-Net,
+            # denoiser windows, TV): a separate cache entry; where they run does not matter
+            settings = dict(settings, chunked={"chunk": par.chunk})
         key = settings_key(name, settings, upstream)
         log.info("step %s", name)
         r = run_cached(out / f"{number:02d}_{name}", name, key, compute, force=force)
@@ -242,17 +314,17 @@ def run_pipeline(cfg: PipelineConfig, *, command: str | None = None) -> Pipeline
 
     r = step(2, "reconstruct", dict(cfg.reconstruct.__dict__),
              _step_reconstruct(cfg, tilts, even, odd))
-    volume = read_volume(r.path("volume"))
-    rec_even = read_volume(r.path("even")) if "even" in r.files else None
-    rec_odd = read_volume(r.path("odd")) if "odd" in r.files else None
+    volume = read_volume(r.path("volume"), mmap=mmap)
+    rec_even = read_volume(r.path("even"), mmap=mmap) if "even" in r.files else None
+    rec_odd = read_volume(r.path("odd"), mmap=mmap) if "odd" in r.files else None
 
     if cfg.denoise.method != "none":
         r = step(3, "denoise", cfg.denoise.__dict__ | {"seed": cfg.seed},
                  _step_denoise(cfg, volume, rec_even, rec_odd, cfg.seed))
-        volume = read_volume(r.path("volume"))
+        volume = read_volume(r.path("volume"), mmap=mmap)
 
     r = step(4, "segment", dict(cfg.segment.__dict__), _step_segment(cfg, volume))
-    labels = read_volume(r.path("labels"))
+    labels = read_volume(r.path("labels"), mmap=mmap)
 
     step(5, "analyze", dict(cfg.analyze.__dict__), _step_analyze(cfg, labels))
     if cfg.render.enabled:
