@@ -110,7 +110,7 @@ def test_segment_default_unet_on_cluster_matches_plain(data, cluster_address):
     assert np.mean(plain == chunked) >= 0.995
 
 
-def test_denoise_n2n_trained_then_applied_by_chunks_is_bit_identical(data):
+def test_denoise_n2n_trained_then_applied_by_chunks_equals_plain(data):
     common = ["denoise", str(data / "rec.mrc"), "--even", str(data / "even.mrc"), "--odd",
               str(data / "odd.mrc"), "--epochs", "1", "--steps", "1", "--patch", "16",
               "--batch", "2", "--seed", "1", "--device", "cpu"]
@@ -120,9 +120,11 @@ def test_denoise_n2n_trained_then_applied_by_chunks_is_bit_identical(data):
     # chunk blends the very windows the whole-volume run puts over it
     assert main([*common, "-o", str(data / "n2n_chunks.mrc"), "--scheduler", "threads",
                  "--chunk", "20"]) == 0
-    chunked = _read(data / "n2n_chunks.mrc")
+    chunked, plain = _read(data / "n2n_chunks.mrc"), _read(data / "n2n_plain.mrc").data
     assert chunked.voxel_size_A == pytest.approx(7.5)
-    np.testing.assert_array_equal(chunked.data, _read(data / "n2n_plain.mrc").data)
+    # bit-identical with the same torch thread count (tests/parallel/test_denoise_blocks.py);
+    # dask's worker threads may run torch with another, which changes float rounding only
+    np.testing.assert_allclose(chunked.data, plain, rtol=0, atol=1e-6 * float(np.ptp(plain)))
     assert not list(data.glob(".tomoml-model-*"))  # the temporary model file is gone
 
 
