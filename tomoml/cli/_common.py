@@ -18,11 +18,11 @@ FORCE_OPTION = typer.Option(False, "--force", "-f", help="Overwrite existing out
 
 # The chunked / distributed path of reconstruct, denoise, segment and analyze (tomoml.parallel).
 SCHEDULER_OPTION = typer.Option(
-    None, "--scheduler", metavar="threads|processes|sync|tcp://HOST:PORT",
-    help="Run chunk by chunk on Dask: a local thread or process pool, one task at a time "
-         "(sync), or the workers of a running dask.distributed scheduler at that address "
-         "(they must see the same files). Inputs and outputs are then MRC or Zarr, read and "
-         "written chunk by chunk; memory stays bounded. Default: the in-process path.")
+    None, "--scheduler", metavar="SCHEDULER",
+    help="threads, processes, sync, or tcp://HOST:PORT of a running dask.distributed "
+         "scheduler (its workers must see the same files): run chunk by chunk as Dask tasks, "
+         "reading and writing MRC or Zarr, so memory stays bounded. Default: in-process, "
+         "whole volume.")
 WORKERS_OPTION = typer.Option(None, "--workers", min=1, metavar="N",
                               help="With --scheduler threads/processes: tasks at once "
                                    "(default: the number of cores).")

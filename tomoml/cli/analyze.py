@@ -64,7 +64,7 @@ def analyze_command(
 
     Example: tomoml analyze labels.mrc --json metrics.json --csv objects.csv --png sizes.png
 
-    Example (chunked): tomoml analyze labels.zarr --json m.json --metrics porosity,surface --scheduler sync
+    Example (chunked): tomoml analyze labels.zarr --json m.json --metrics porosity,surface --scheduler threads
     """
     import math
 
