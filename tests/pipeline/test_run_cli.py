@@ -57,3 +57,21 @@ def test_batch_mode_runs_each_series_and_tabulates(two_series):
     assert all(r["status"] == "ok" for r in rows)
     porosity = [float(r[k]) for r in rows for k in r if k.endswith("porosity.porosity")]
     assert len(porosity) == 2 and all(np.isfinite(porosity))
+
+
+def test_run_one_series_scheduler_option_runs_the_chunked_steps(two_series, capsys):
+    cfg = two_series / "p.toml"
+    cfg.write_text('[input]\ntilts = "s1.mrc"\nangles = "s1.tlt"\n[output]\ndir = "res"\n' + FAST)
+    assert main(["run", str(cfg), "--scheduler", "sync"]) == 0
+    run = json.loads((two_series / "res" / "tomoml-run.json").read_text())
+    assert run["config"]["parallel"]["scheduler"] == "sync"
+    capsys.readouterr()
+    assert main(["run", str(cfg), "--scheduler", "gpu-cluster"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "scheduler" in err and "gpu-cluster" in err and len(err.splitlines()) == 1
+
+
+def test_pipeline_bounds_denoise_training_time_by_default():
+    from tomoml.pipeline.config import DenoiseConfig
+
+    assert DenoiseConfig().max_minutes == 15.0

@@ -30,9 +30,12 @@ def run_command(
              "and a row in batch_summary.csv. Also [batch] inputs in the config."),
     scheduler: str = typer.Option(
         None, "--scheduler",
-        help="Batch mode: threads, processes, sync or tcp://HOST:PORT of a dask.distributed "
-             "scheduler (default: [batch] scheduler, else threads)."),
-    workers: int = typer.Option(None, "--workers", help="Batch mode: series run at once."),
+        help="threads, processes, sync or tcp://HOST:PORT of a dask.distributed scheduler. "
+             "Batch mode: where the series run (default: [batch] scheduler, else threads); one "
+             "series: where the chunked steps run (overrides [parallel] scheduler)."),
+    workers: int = typer.Option(
+        None, "--workers",
+        help="Batch mode: series run at once; one series: workers of the local pool."),
     force: bool = FORCE_OPTION,
 ) -> None:
     """Run the whole pipeline (align, reconstruct, denoise, segment, analyze, render) from a
@@ -67,6 +70,12 @@ def run_command(
     from tomoml.pipeline import load_config, run_pipeline
 
     cfg = load_config(config)
+    if scheduler is not None:
+        from tomoml.parallel import check_scheduler
+
+        cfg.parallel.scheduler = check_scheduler(scheduler)
+    if workers is not None:
+        cfg.parallel.num_workers = workers
     if out is not None:
         cfg.output.dir = str(out)
     cfg.output.force = cfg.output.force or force

@@ -106,7 +106,9 @@ class DenoiseConfig:
     patch: int | None = None
     batch: int | None = None
     steps_per_epoch: int | None = None
-    max_minutes: float | None = None  # stop training after this long (the best model so far is kept)
+    # Training stops after the epoch in which this many minutes have passed, keeping the best
+    # model so far: a pipeline run on a CPU stays bounded (0 = no limit: early stopping alone).
+    max_minutes: float | None = 15.0
     model: str | None = None
     device: str = "auto"
 
