@@ -48,16 +48,6 @@ def data(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def cluster_address():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
-
-
 def _read(path):
     from tomoml.io import read_volume
 

@@ -18,16 +18,6 @@ from tomoml.reconstruct.slabs import reconstruct_slabs
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def cluster_address():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
-
-
 def test_cluster_has_two_single_thread_workers(cluster_address):
     assert ":://" not in cluster_address and "://" in cluster_address
     with distributed.Client(cluster_address) as client:

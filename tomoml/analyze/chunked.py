@@ -461,17 +461,6 @@ def _surface_section(area: float, counts: dict, phase: int | None, voxel_size_A:
     per_label = {int(k): int(v) for k, v in counts["phase_voxels"].items()}
     n_phase = (sum(v for k, v in per_label.items() if k > 0) if phase is None
                else per_label.get(int(phase), 0))
-    vs_nm = voxel_size_A / 10.0
-    return {
-        "surface_area_nm2": area * vs_nm ** 2,
-        "surface_area_vox2": area,
-        "phase_volume_nm3": n_phase * vs_nm ** 3,
-        "phase_voxels": n_phase,
-        "total_volume_nm3": total * vs_nm ** 3,
-        "total_voxels": total,
-        "S_over_V_total_per_nm": (area / total) / vs_nm if total else None,
-        "S_over_V_phase_per_nm": (area / n_phase) / vs_nm if n_phase else None,
-        "S_over_V_total_per_vox": area / total if total else None,
-        "S_over_V_phase_per_vox": area / n_phase if n_phase else None,
-        "smoothing_sigma_vox": part["smoothing_sigma_vox"],
-    }
+    from tomoml.analyze.surfaces import surface_section
+
+    return surface_section(area, n_phase, total, voxel_size_A, part["smoothing_sigma_vox"])

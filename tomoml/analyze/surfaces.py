@@ -94,13 +94,21 @@ def specific_surface_area(solid: np.ndarray, voxel_size_A: float, *,
         ``surface_area_nm2``, ``surface_area_vox2``, ``S_over_V_total_per_nm`` (area / total
         volume), ``S_over_V_phase_per_nm`` (area / volume of the phase) and the voxel versions.
     """
-    vs_nm = float(voxel_size_A) / 10.0
     sa = surface_area(solid, voxel_size_A, smoothing_sigma=smoothing_sigma)
-    n_phase = int(np.count_nonzero(solid))
     n_total = int(total_voxels) if total_voxels is not None else int(solid.size)
-    a = sa["area_vox2"]
+    return surface_section(sa["area_vox2"], int(np.count_nonzero(solid)), n_total,
+                           voxel_size_A, sa["smoothing_sigma_vox"])
+
+
+def surface_section(area_vox2: float, n_phase: int, n_total: int, voxel_size_A: float,
+                    smoothing_sigma_vox: float) -> dict:
+    """The specific-surface report from an area in voxel units (voxel edge = 1) and the
+    voxel counts of the phase and of the reference volume; shared by the whole-volume and the
+    chunked analysis so both give the same keys."""
+    vs_nm = float(voxel_size_A) / 10.0
+    a = float(area_vox2)
     return {
-        "surface_area_nm2": sa["area_nm2"],
+        "surface_area_nm2": a * vs_nm ** 2,
         "surface_area_vox2": a,
         "phase_volume_nm3": n_phase * vs_nm ** 3,
         "phase_voxels": n_phase,
@@ -110,5 +118,5 @@ def specific_surface_area(solid: np.ndarray, voxel_size_A: float, *,
         "S_over_V_phase_per_nm": (a / n_phase) / vs_nm if n_phase else None,
         "S_over_V_total_per_vox": a / n_total if n_total else None,
         "S_over_V_phase_per_vox": a / n_phase if n_phase else None,
-        "smoothing_sigma_vox": sa["smoothing_sigma_vox"],
+        "smoothing_sigma_vox": smoothing_sigma_vox,
     }
