@@ -321,13 +321,15 @@ def _memmap_file(mm: np.memmap) -> RawArrayFile | np.memmap:
 
 def create_output(path: str | os.PathLike, shape: tuple[int, int, int], dtype, *,
                   chunks: tuple[int, int, int] | None = None, voxel_size_A: float = 1.0,
-                  labels: bool | None = None, tmp: Path | None = None):
+                  labels: bool | None = None, tmp: Path | None = None,
+                  origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0)):
     """Create an empty on-disk volume to be filled chunk by chunk; return the writable target.
 
     ``.zarr`` gives a ``zarr.Array`` with ``chunks`` and tomoml's attributes; an MRC suffix
     gives a :class:`RawArrayFile` over a new MRC file (mode 2 float32, or mode 0/1/6 for
     labels, marked as labels as :func:`tomoml.io.write_volume` does). ``tmp`` is the path to
-    create (inside :func:`tomoml.io.atomic_path`); ``path`` decides the format.
+    create (inside :func:`tomoml.io.atomic_path`); ``path`` decides the format. ``origin_A``
+    is ``(z, y, x)`` in ångström, as in :class:`tomoml.data.Volume`.
     """
     import mrcfile
     from mrcfile.utils import mode_from_dtype
@@ -341,7 +343,7 @@ def create_output(path: str | os.PathLike, shape: tuple[int, int, int], dtype, *
 
         z = zarr.create_array(store=str(target), shape=tuple(shape),
                               chunks=_default_chunks(tuple(shape), chunks), dtype=dtype)
-        z.attrs.update({"voxel_size_A": float(voxel_size_A), "origin_A": [0.0, 0.0, 0.0],
+        z.attrs.update({"voxel_size_A": float(voxel_size_A), "origin_A": [float(v) for v in origin_A],
                         "axes": ["z", "y", "x"], "is_labels": bool(is_labels)})
         return z
     if suffix in _MRC_SUFFIXES:
@@ -354,6 +356,8 @@ def create_output(path: str | os.PathLike, shape: tuple[int, int, int], dtype, *
         try:
             mrc.set_volume()
             mrc.voxel_size = (float(voxel_size_A),) * 3
+            oz, oy, ox = (float(v) for v in origin_A)
+            mrc.header.origin = (ox, oy, oz)
             if is_labels:
                 mrc.add_label(_MARK_LABELS)
             offset = int(mrc.header.nbytes + int(mrc.header.nsymbt))
@@ -374,7 +378,8 @@ def _finish_mrc(path: Path) -> None:
         mrc.update_header_stats()
 
 
-def _store_into(result, out, *, scheduler, num_workers, voxel_size_A: float, force: bool):
+def _store_into(result, out, *, scheduler, num_workers, voxel_size_A: float, force: bool,
+                origin_A=(0.0, 0.0, 0.0)):
     """Compute ``result`` (dask) into ``out`` (path, zarr array, memmap or array)."""
     import dask.array as da
 
@@ -385,7 +390,7 @@ def _store_into(result, out, *, scheduler, num_workers, voxel_size_A: float, for
         with atomic_path(path, force=force) as tmp:
             target = create_output(path, result.shape, result.dtype,
                                    chunks=tuple(c[0] for c in result.chunks),
-                                   voxel_size_A=voxel_size_A, tmp=tmp)
+                                   voxel_size_A=voxel_size_A, tmp=tmp, origin_A=origin_A)
             if not isinstance(target, RawArrayFile):
                 result = result.rechunk(target.chunks)  # one task per zarr chunk: no races
             with scheduler_context(scheduler, num_workers=num_workers) as kw:
@@ -437,7 +442,8 @@ def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
                        depth: int | tuple[int, int, int], chunks=None,
                        scheduler: Any = "threads", num_workers: int | None = None, out=None,
                        dtype=None, boundary: str = "none", voxel_size_A: float = 1.0,
-                       force: bool = False, lazy: bool = False):
+                       force: bool = False, lazy: bool = False,
+                       origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0)):
     """Apply a local operator ``fn`` to overlapping chunks of a volume.
 
     Parameters
@@ -467,8 +473,8 @@ def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
     boundary : {"none", "reflect", "nearest", "periodic"} or a number
         Padding at the volume's edges. ``"none"`` (default) passes the real edge to ``fn``,
         whose own boundary mode then acts exactly as on the whole volume.
-    voxel_size_A : float
-        Written into a created output file.
+    voxel_size_A, origin_A : float, (3,) tuple of float
+        Voxel size and ``(z, y, x)`` origin (ångström) written into a created output file.
     lazy : bool
         Return the dask array without computing (``out`` is then ignored).
 
@@ -491,7 +497,7 @@ def map_blocks_overlap(array, fn: Callable[[np.ndarray], np.ndarray], *,
         (value,) = compute(result, scheduler=scheduler, num_workers=num_workers)
         return value
     return _store_into(result, out, scheduler=scheduler, num_workers=num_workers,
-                       voxel_size_A=voxel_size_A, force=force)
+                       voxel_size_A=voxel_size_A, force=force, origin_A=origin_A)
 
 
 # --------------------------------------------------------------------------- inference
@@ -534,7 +540,8 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
                    scheduler: Any = "threads", num_workers: int | None = None, out=None,
                    voxel_size_A: float = 1.0, force: bool = False, device: str = "cpu",
                    roi_size: int | None = None, overlap: float = 0.25,
-                   max_samples: int = 4_000_000):
+                   max_samples: int = 4_000_000,
+                   origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0)):
     """Segment a volume by overlapping chunks on a dask scheduler (bounded memory).
 
     Global statistics come first from a strided subsample of the whole volume (the U-Net's
@@ -554,7 +561,7 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
     depth : int, optional
         Context per side; default the margin :func:`tomoml.segment.segment` uses (half the
         window, at most 32 voxels) for the U-Net, or the Gaussian radius.
-    out, scheduler, chunks, num_workers, voxel_size_A, force :
+    out, scheduler, chunks, num_workers, voxel_size_A, origin_A, force :
         As in :func:`map_blocks_overlap`.
     device, roi_size, overlap :
         U-Net inference settings (see :func:`tomoml.segment.inference.predict`); the window
@@ -608,7 +615,8 @@ def segment_blocks(volume, *, model: str | os.PathLike = "default", method: str 
         margin = min(roi // 2, int(getattr(seg, "MAX_MARGIN", roi // 2)))
         d = margin if depth is None else int(depth)
     return map_blocks_overlap(arr, fn, depth=d, scheduler=scheduler, num_workers=num_workers,
-                              out=out, dtype=np.uint8, voxel_size_A=voxel_size_A, force=force)
+                              out=out, dtype=np.uint8, voxel_size_A=voxel_size_A, force=force,
+                              origin_A=origin_A)
 
 
 def _grid_chunks(n: int, chunk: int, step: int, depth: int) -> tuple[int, ...]:
@@ -646,7 +654,8 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
                    depth: int | None = None, scheduler: Any = "threads",
                    num_workers: int | None = None, out=None, voxel_size_A: float = 1.0,
                    force: bool = False, device: str = "cpu", overlap: float = 0.5,
-                   max_samples: int = 4_000_000):
+                   max_samples: int = 4_000_000,
+                   origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0)):
     """Apply a trained denoiser (:class:`tomoml.denoise.DenoiseModel` saved at ``model``) by
     overlapping chunks on a dask scheduler.
 
@@ -669,7 +678,7 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
         Noise2Noise half volumes: as :func:`tomoml.denoise.predict` with ``even``/``odd``, the
         result is the mean of the network's outputs on the two halves, normalised with their
         pooled statistics.
-    depth, chunks, scheduler, num_workers, out, voxel_size_A, force :
+    depth, chunks, scheduler, num_workers, out, voxel_size_A, origin_A, force :
         As in :func:`map_blocks_overlap`.
     device : {"auto", "cpu", "cuda"}
     overlap : float
@@ -716,10 +725,10 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
     if len(arrays) == 1:
         return map_blocks_overlap(arrays[0], fn, depth=d, scheduler=scheduler,
                                   num_workers=num_workers, out=out, dtype=np.float32,
-                                  voxel_size_A=voxel_size_A, force=force)
+                                  voxel_size_A=voxel_size_A, force=force, origin_A=origin_A)
     result = _overlap_lazy(arrays, fn, depth=d, dtype=np.float32)
     if out is None:
         (value,) = compute(result, scheduler=scheduler, num_workers=num_workers)
         return value
     return _store_into(result, out, scheduler=scheduler, num_workers=num_workers,
-                       voxel_size_A=voxel_size_A, force=force)
+                       voxel_size_A=voxel_size_A, force=force, origin_A=origin_A)

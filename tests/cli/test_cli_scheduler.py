@@ -152,3 +152,16 @@ def test_bad_scheduler_options_give_one_line_and_nonzero_exit(data, capsys, args
     assert rc != 0
     assert len(err) == 1 and message in err[0], err
     assert not (data / "never.mrc").exists() and not (data / "out.tif").exists()
+
+
+def test_chunked_outputs_keep_the_input_origin(data):
+    from tomoml.data import Volume
+    from tomoml.io import write_volume
+
+    rec = _read(data / "rec.mrc")
+    write_volume(Volume(rec.data, voxel_size_A=7.5, origin_A=(15.0, -30.0, 45.0)),
+                 data / "rec_origin.mrc")
+    for out in ("origin_labels.mrc", "origin_labels.zarr"):
+        assert main(["segment", str(data / "rec_origin.mrc"), "--method", "otsu", "-o",
+                     str(data / out), "--scheduler", "sync", "--chunk", "16"]) == 0
+        assert _read(data / out).origin_A == pytest.approx((15.0, -30.0, 45.0))

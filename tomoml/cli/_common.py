@@ -12,7 +12,7 @@ from tomoml.io._atomic import check_output_path
 
 __all__ = ["require_input", "prepare_output", "echo", "FORCE_OPTION", "SCHEDULER_OPTION",
            "WORKERS_OPTION", "CHUNK_OPTION", "check_scheduler_options", "require_chunked",
-           "chunked_header"]
+           "chunked_header", "chunked_header_origin"]
 
 FORCE_OPTION = typer.Option(False, "--force", "-f", help="Overwrite existing outputs.")
 
@@ -90,17 +90,24 @@ def require_chunked(path: str | os.PathLike, what: str) -> Path:
 def chunked_header(path: str | os.PathLike) -> tuple[tuple[int, ...], float, bool]:
     """``(shape, voxel size in Å, marked as labels)`` of an MRC file or Zarr store, without
     reading its data (for the chunked path)."""
+    shape, size, marked, _ = chunked_header_origin(path)
+    return shape, size, marked
+
+
+def chunked_header_origin(path: str | os.PathLike):
+    """:func:`chunked_header` plus the ``(z, y, x)`` origin in ångström."""
     p = Path(path)
     if p.suffix.lower() == ".zarr":
         from tomoml.io.zarr_io import read_zarr
 
         z = read_zarr(p, lazy=True)
         shape, size, marked = tuple(z.data.shape), z.voxel_size_A, bool(z.attrs.get("is_labels"))
+        origin = tuple(float(v) for v in z.attrs.get("origin_A", (0.0, 0.0, 0.0)))
     else:
         from tomoml.io.mrc import read_mrc
 
         m = read_mrc(p, mmap=True)
-        shape, size, marked = tuple(m.data.shape), m.voxel_size_A, m.is_labels
+        shape, size, marked, origin = tuple(m.data.shape), m.voxel_size_A, m.is_labels, m.origin_A
     if len(shape) != 3:
         raise InputError(f"{p}: a volume must be 3D (z, y, x), got shape {shape}")
-    return shape, float(size) if size else 1.0, marked
+    return shape, float(size) if size else 1.0, marked, tuple(origin)

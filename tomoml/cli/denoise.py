@@ -14,6 +14,7 @@ from tomoml.cli._common import (
     WORKERS_OPTION,
     check_scheduler_options,
     chunked_header,
+    chunked_header_origin,
     echo,
     prepare_output,
     require_chunked,
@@ -105,7 +106,7 @@ def denoise_command(
         epochs = 0 if trained is not None else None
     if chunked:
         # headers only; the data are memory-mapped for training, else read by chunks
-        shape, voxel_size_A, is_labels = chunked_header(volume)
+        shape, voxel_size_A, is_labels, origin_A = chunked_header_origin(volume)
         for p in (even, odd) if method == "n2n" else ():
             if chunked_header(p)[0] != shape:
                 raise InputError(f"{p}: shape {chunked_header(p)[0]} differs from {volume} "
@@ -139,7 +140,7 @@ def denoise_command(
     if chunked:
         _denoise_chunked(trained, model if trained is not None and epochs == 0 else save_model,
                          volume, (even, odd) if method == "n2n" else None, output,
-                         voxel_size_A, scheduler, workers, chunk, device, force)
+                         (voxel_size_A, origin_A), scheduler, workers, chunk, device, force)
     else:
         if method == "n2n":
             out = predict(trained, even=halves[0], odd=halves[1], device=device)
@@ -157,9 +158,10 @@ def denoise_command(
 
 
 def _denoise_chunked(trained, saved: Path | None, volume: Path, halves, output: Path,
-                     voxel_size_A: float, scheduler: str, workers: int | None,
+                     header: tuple, scheduler: str, workers: int | None,
                      chunk: int | None, device: str, force: bool) -> None:
-    """``--scheduler``: the trained model by overlapping chunks (denoise_blocks).
+    """``--scheduler``: the trained model by overlapping chunks (denoise_blocks); ``header`` is
+    the input's ``(voxel size Å, (z, y, x) origin Å)``, written into the output.
 
     Workers load the model from a file: the given/saved one, else a temporary copy written
     beside the output (so that workers on a shared file system see it)."""
@@ -176,7 +178,7 @@ def _denoise_chunked(trained, saved: Path | None, volume: Path, halves, output: 
         even, odd = halves if halves is not None else (None, None)
         denoise_blocks(None if even is not None else volume, saved, even=even, odd=odd,
                        chunks=chunk, scheduler=scheduler, num_workers=workers, out=output,
-                       voxel_size_A=voxel_size_A, force=force, device=device)
+                       voxel_size_A=header[0], origin_A=header[1], force=force, device=device)
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)

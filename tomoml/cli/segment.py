@@ -13,7 +13,7 @@ from tomoml.cli._common import (
     SCHEDULER_OPTION,
     WORKERS_OPTION,
     check_scheduler_options,
-    chunked_header,
+    chunked_header_origin,
     echo,
     prepare_output,
     require_chunked,
@@ -131,12 +131,12 @@ def _segment_chunked(volume: Path, output: Path, model: str, method: str | None,
         raise ConfigError("--probabilities is not written with --scheduler")
     require_chunked(volume, "volume")
     require_chunked(output, "output")
-    _, voxel_size_A, is_labels = chunked_header(volume)  # the data are read by chunks
+    _, voxel_size_A, is_labels, origin_A = chunked_header_origin(volume)  # data: by chunks
     if is_labels:
         raise InputError(f"{volume}: is a label volume; segment the densities")
     segment_blocks(volume, model=model, method=method, sigma=sigma, chunks=chunk,
                    scheduler=scheduler, num_workers=workers, out=output,
-                   voxel_size_A=voxel_size_A, force=force, device=device)
+                   voxel_size_A=voxel_size_A, force=force, device=device, origin_A=origin_A)
     frac = phase_fractions(output, chunks=chunk, scheduler="threads",
                            num_workers=workers)["phase_fractions"]
     shown = ", ".join(f"{k}: {v:.1%}" for k, v in frac.items())

@@ -179,7 +179,7 @@ def _denoise_chunked(cfg, folder: Path, volume, even, odd, method: str, seed: in
     denoise_blocks(None if pair else volume.source, folder / files["model"], **pair,
                    chunks=par.chunk, scheduler=par.scheduler, num_workers=par.num_workers,
                    out=folder / files["volume"], voxel_size_A=volume.voxel_size_A,
-                   device=dc.device)
+                   origin_A=volume.origin_A, device=dc.device)
     return files, {"method": method}
 
 
@@ -197,7 +197,7 @@ def _step_segment(cfg, volume):
             segment_blocks(volume.source, model=sc.model, method=sc.method, chunks=par.chunk,
                            scheduler=par.scheduler, num_workers=par.num_workers,
                            out=folder / files["labels"], voxel_size_A=volume.voxel_size_A,
-                           device=sc.device)
+                           origin_A=volume.origin_A, device=sc.device)
             return files, {"model": sc.method or sc.model}
         if par.scheduler is not None:
             log.info("segment: method %s needs the whole volume (no chunked path)", sc.method)
