@@ -59,3 +59,19 @@ def test_chunked_metrics_on_cluster_equal_whole_volume(cluster_address, porous_l
     assert m["euler_characteristic"] == analyze.euler_number(mask)
     assert m["surface_area_nm2"] == pytest.approx(
         analyze.surface_area(mask, 10.0)["area_nm2"], rel=1e-6)
+
+
+def test_slab_tasks_on_a_thread_pool_leave_the_torch_thread_count_alone():
+    import torch
+
+    from tomoml.data import TiltSeries
+    from tomoml.reconstruct import forward_project
+
+    before = torch.get_num_threads()
+    vol = np.zeros((8, 8, 16), np.float32)
+    vol[2:6, :, 4:12] = 1.0
+    angles = np.arange(-60.0, 61.0, 10.0)
+    ts = TiltSeries(forward_project(vol, angles), angles)
+    reconstruct_slabs(ts, "fbp", thickness=8, slab_rows=4, scheduler="threads",
+                      threads_per_task=1, num_workers=2)
+    assert torch.get_num_threads() == before

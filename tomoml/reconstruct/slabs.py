@@ -49,12 +49,14 @@ def _rows(source, y0: int, y1: int) -> np.ndarray:
 
 
 def _reconstruct_rows(source, y0: int, y1: int, angles_deg: np.ndarray, pixel_size_A: float,
-                      method: str, options: dict[str, Any], mask, threads: int | None
-                      ) -> np.ndarray:
+                      method: str, options: dict[str, Any], mask, threads: int | None,
+                      caller_pid: int | None = None) -> np.ndarray:
     """Reconstruct rows ``y0:y1`` of ``source`` (one task; ``mask`` is already the slab's)."""
     from tomoml.reconstruct.api import reconstruct
 
-    if threads is not None:
+    if threads is not None and os.getpid() != caller_pid:
+        # torch's thread count is per process: set it in worker processes only; on a thread
+        # pool it would change the caller's setting for every later computation.
         import torch
 
         torch.set_num_threads(int(threads))
@@ -107,8 +109,9 @@ def reconstruct_slabs(tilts: TiltSeries | str | os.PathLike, method: str = "fbp"
     num_workers : int, optional
         Local pool size.
     threads_per_task : int, optional
-        ``torch.set_num_threads`` inside each task (the CPU engine's sparse products are
-        multithreaded); 1 avoids oversubscription when workers fill the cores.
+        ``torch.set_num_threads`` inside each task run by a worker process (the CPU engine's
+        sparse products are multithreaded); 1 avoids oversubscription when workers fill the
+        cores. Tasks on a thread pool of this process leave its thread count alone.
     xf : XfTransforms, optional
         Alignment of the raw images; applied once before slabbing.
     thickness, slab_size, mask, **options :
@@ -191,7 +194,7 @@ def reconstruct_slabs(tilts: TiltSeries | str | os.PathLike, method: str = "fbp"
             src, r0, r1 = source[:, y0:y1, :], 0, y1 - y0
         m = None if mask is None else mask[:, y0:y1, :]
         return task(src, r0, r1, angles_deg, tilts.pixel_size_A, method, opts, m,
-                    threads_per_task)
+                    threads_per_task, os.getpid())
 
     def blocks(target):
         return [dask.delayed(_write_rows, pure=False)(one(y0, y1), target, y0, y1)
