@@ -58,6 +58,20 @@ def test_convex_hull_envelope_of_a_ball_with_a_notch_is_the_ball():
     assert np.count_nonzero(env ^ b) / b.sum() < 0.01
 
 
+def test_slab_envelope_of_a_tilted_porous_film_leaves_out_the_vacuum():
+    # a gyroid film between two tilted planes (z = 14 + 0.1 y ... z = 34 + 0.1 y) in a 56-deep box
+    nz, ny, nx = 56, 48, 48
+    solid = gyroid(nz, 12)[:, :ny, :nx]
+    z, y, _ = np.mgrid[:nz, :ny, :nx]
+    inside = (z >= 14 + 0.1 * y) & (z <= 34 + 0.1 * y)
+    labels = (solid & inside).astype(np.uint8)
+    env = envelope_mask(labels, "slab")
+    truth = np.count_nonzero(~solid & inside) / np.count_nonzero(inside)
+    assert porosity(labels, envelope=env)["porosity"] == pytest.approx(truth, abs=0.01)
+    assert porosity(labels)["porosity"] > truth + 0.2  # the whole box counts the vacuum
+    assert np.count_nonzero(env ^ inside) < 0.03 * np.count_nonzero(inside)
+
+
 def test_unknown_envelope_method_is_a_config_error():
     with pytest.raises(ConfigError, match="envelope"):
         envelope_mask(np.ones((4, 4, 4), np.uint8), "sphere")

@@ -25,7 +25,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENVELOPES = ("closing", "convex_hull")
+ENVELOPES = ("closing", "convex_hull", "slab")
 _SLAB = 32  # z-slices per chunk for chunked, memory-bounded loops
 
 
@@ -77,10 +77,13 @@ def envelope_mask(labels: np.ndarray, method: str = "closing", *, radius_vox: in
     ----------
     labels : (z, y, x) ndarray of int
         Label volume; every non-zero label is material.
-    method : {"closing", "convex_hull"}
+    method : {"closing", "convex_hull", "slab"}
         ``closing``: morphological closing of the material with a ball of ``radius_vox``
         (computed exactly with Euclidean distance transforms on a padded copy), then holes
-        filled. ``convex_hull``: the convex hull of the material.
+        filled. ``convex_hull``: the convex hull of the material. ``slab``: the specimen layer
+        of a film or section, between two planes fitted to its top and bottom surfaces (as
+        IMOD's findsection finds the section's boundaries); the vacuum above and below a
+        reconstruction thicker than the specimen is left out.
     radius_vox : int
         Closing radius in voxels; it must exceed the radius of pore mouths at the surface.
 
@@ -110,7 +113,48 @@ def envelope_mask(labels: np.ndarray, method: str = "closing", *, radius_vox: in
         return env | material
     if method == "convex_hull":
         return _convex_hull_mask(material)
+    if method == "slab":
+        return _slab_mask(material)
     raise ConfigError(f"envelope: unknown method {method!r}; choose one of {ENVELOPES} or None")
+
+
+def _slab_mask(material: np.ndarray, tiles: int = 8) -> np.ndarray:
+    """Voxels between the planes ``z = a + b y + c x`` fitted to the specimen's top and bottom.
+
+    The (y, x) plane is cut into ``tiles`` x ``tiles`` tiles; each tile gives its outermost
+    material voxel on each side (the lowest z of the top surface, the highest of the bottom),
+    so pores open to the surface do not pull the planes inwards, and the planes are the least
+    squares fits through the tile points. A tile without material gives no point.
+    """
+    nz, ny, nx = material.shape
+    has = material.any(axis=0)
+    first = np.where(has, material.argmax(axis=0), nz).astype(np.float64)
+    last = np.where(has, nz - 1 - material[::-1].argmax(axis=0), -1).astype(np.float64)
+    pts_top, pts_bot = [], []
+    ys = np.linspace(0, ny, min(tiles, ny) + 1).astype(int)
+    xs = np.linspace(0, nx, min(tiles, nx) + 1).astype(int)
+    for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
+        for x0, x1 in zip(xs[:-1], xs[1:], strict=True):
+            f, g = first[y0:y1, x0:x1], last[y0:y1, x0:x1]
+            if not has[y0:y1, x0:x1].any():
+                continue
+            i = np.unravel_index(np.argmin(f), f.shape)
+            j = np.unravel_index(np.argmax(g), g.shape)
+            pts_top.append((y0 + i[0], x0 + i[1], f[i]))
+            pts_bot.append((y0 + j[0], x0 + j[1], g[j]))
+    yy, xx = np.mgrid[:ny, :nx]
+
+    def plane(pts, extreme):
+        p = np.asarray(pts, dtype=np.float64)
+        if len(p) < 3:  # too few tiles for a tilt: a flat plane at the extreme
+            return np.full((ny, nx), extreme(p[:, 2]))
+        design = np.column_stack([np.ones(len(p)), p[:, 0], p[:, 1]])
+        coef, *_ = np.linalg.lstsq(design, p[:, 2], rcond=None)
+        return coef[0] + coef[1] * yy + coef[2] * xx
+
+    top, bottom = plane(pts_top, np.min), plane(pts_bot, np.max)
+    z = np.arange(nz)[:, None, None]
+    return ((z >= top[None] - 0.5) & (z <= bottom[None] + 0.5)) | material
 
 
 def _convex_hull_mask(material: np.ndarray) -> np.ndarray:

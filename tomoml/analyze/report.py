@@ -63,7 +63,9 @@ DEFINITIONS = {
                        "without an envelope)",
     "envelope": "closing: morphological closing of all material with a ball of radius "
                 "envelope_radius_vox, holes filled; convex_hull: voxel centres inside the "
-                "convex hull of the material; null: the whole array",
+                "convex hull of the material; slab: between planes fitted to the specimen's top "
+                "and bottom surfaces (a film or section; the vacuum above and below is out); "
+                "null: the whole array",
     "surface_area": "marching cubes (skimage.measure.marching_cubes, level 0.5, voxel spacing) "
                     "on the phase mask smoothed by a Gaussian of smoothing_sigma_vox voxels; "
                     "mesh_surface_area. Faces of the array (the cut) are not surface",
@@ -265,7 +267,7 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
         Voxel size in ångström (taken from a Volume when not given).
     phase : int, optional
         The solid label to analyse; None = every non-zero label together.
-    envelope : {"closing", "convex_hull"} or (z, y, x) bool ndarray or None
+    envelope : {"closing", "convex_hull", "slab"} or (z, y, x) bool ndarray or None
         Region the porosity and pore metrics are counted in (None = whole array).
     envelope_radius_vox : int
         Closing radius for ``envelope="closing"``.

@@ -36,9 +36,10 @@ def analyze_command(
                               help="Solid label to analyse (default: every non-zero label)."),
     voxel_size: float = typer.Option(None, "--voxel-size", metavar="A",
                                      help="Voxel size in Å (default: from the file header)."),
-    envelope: str = typer.Option(None, "--envelope", metavar="closing|convex_hull",
-                                 help="Count porosity inside the sample's envelope (e.g. a "
-                                      "porous particle) instead of the whole box."),
+    envelope: str = typer.Option(None, "--envelope", metavar="closing|convex_hull|slab",
+                                 help="Count porosity inside the sample's envelope (a porous "
+                                      "particle: closing; a film or section in a thicker "
+                                      "reconstruction: slab) instead of the whole box."),
     envelope_radius: int = typer.Option(5, "--envelope-radius", metavar="VOX",
                                         help="Closing radius in voxels for --envelope closing."),
     network: str = typer.Option("pore", "--network",
@@ -78,8 +79,8 @@ def analyze_command(
         raise ConfigError("--json, --csv and --png must be different files")
     for p in outputs:
         prepare_output(p, force=force, inputs=[labels])
-    if envelope is not None and envelope not in ("closing", "convex_hull"):
-        raise ConfigError(f"--envelope: choose closing or convex_hull, got {envelope!r}")
+    if envelope is not None and envelope not in ("closing", "convex_hull", "slab"):
+        raise ConfigError(f"--envelope: choose closing, convex_hull or slab, got {envelope!r}")
     if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
         raise ConfigError(f"--voxel-size must be > 0 Å, got {voxel_size:g}")
 

@@ -131,7 +131,7 @@ class AnalyzeConfig:
     envelope: str | None = None
     voxel_size_A: float | None = None
 
-    _choices = {"envelope": (None, "closing", "convex_hull")}
+    _choices = {"envelope": (None, "closing", "convex_hull", "slab")}
 
 
 @dataclass
