@@ -270,9 +270,12 @@ def _predict_small(model: SegmentationModel, image_norm: np.ndarray, device: str
     import torch
     from monai.inferers import sliding_window_inference
 
+    from tomoml.segment.inference import auto_window_limit
+
     x = torch.from_numpy(np.ascontiguousarray(image_norm, dtype=np.float32))[None, None].to(device)
-    roi = tuple(min(max(p, 64), n) for p, n in zip(model.patch_size, image_norm.shape,
-                                                    strict=True))
+    # the largest windows segment() will use with this model (64 for 48^3 patches)
+    limit = auto_window_limit(model)
+    roi = tuple(min(limit, n) for n in image_norm.shape)
     roi = tuple(max(16, r - r % 8) for r in roi)
     with torch.no_grad():
         logits = sliding_window_inference(x, roi, 2, model.network, overlap=0.25, mode="gaussian",
