@@ -28,6 +28,6 @@ def test_default_model_beats_best_gaussian_otsu_on_a_held_out_sponge(held_out_sp
     labels = segment(image * 37.0 - 5.0, device="cpu")
     model_dice = dice_per_class(labels, truth, 2)
     _, sigma, otsu_dice = best_gaussian_otsu(image, truth)
-    # measured: U-Net 0.924, Otsu 0.875 (sigma 1.5)
+    # measured: U-Net 0.935, Otsu 0.875 (sigma 1.5)
     assert model_dice[1] > otsu_dice + 0.03, (model_dice, otsu_dice, sigma)
     assert model_dice[1] > 0.9 and model_dice[0] > 0.95
