@@ -5,9 +5,9 @@ sphere packs, porous particles and inclusion-bearing matrices, projected over ra
 wedges (±45..±75°), blurred, with shot noise over a 100x dose range (10..1000 e/px/tilt),
 reconstructed by FBP or SIRT, with random gain and offset: 64 tomograms of 80³ for training,
 6 more for choosing the epoch. Everything follows from --seed, so the model can be reproduced on
-a CPU: the run that made the shipped model took 24 min of training on one thread of a shared
-2-core machine (a second training ran on the other core), plus ~4 min to simulate the pool
-(cached under --cache for the next run).
+a CPU, bit for bit (checked): on one thread of a 2-core machine, 11 min of training plus 1.5 min
+to simulate the pool when the machine is quiet (24 + 4 min with another training on the other
+core); the pool is cached under --cache for the next run.
 
 Example:
     python scripts/train_default_segmenter.py --seed 0 -o tomoml/segment/models/default.pt
