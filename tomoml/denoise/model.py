@@ -8,8 +8,6 @@ history, and the tomoml version (CONVENTIONS.md, "models").
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -205,55 +203,22 @@ class DenoiseModel:
 
         ``path`` may end in ``.pt`` or have no suffix. Returns the ``.pt`` path.
         """
-        import torch
+        from tomoml.io.models import save_network
 
-        from tomoml.io._atomic import atomic_path
-
-        pt = _pt_path(path)
-        js = pt.with_suffix(".json")
-        if not force:
-            for p in (pt, js):
-                if p.exists():
-                    from tomoml.errors import OutputError
-
-                    raise OutputError(f"{p}: output exists; use --force to overwrite it")
-        state = {k: v.detach().to("cpu") for k, v in self.network.state_dict().items()}
-        with atomic_path(pt, force=force) as tmp:
-            torch.save(state, tmp)
-        meta = self.sidecar()
-        meta["weights"] = {"file": pt.name, "sha256": _sha256(pt)}
-        with atomic_path(js, force=force) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        log.info("saved denoising model to %s (+ %s)", pt, js.name)
+        pt = save_network(self.network, _pt_path(path), self.sidecar(), force=force,
+                          checksum=True)
+        log.info("saved denoising model to %s (+ %s)", pt, pt.with_suffix(".json").name)
         return pt
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DenoiseModel:
         """Read a model written by :meth:`save` (give the ``.pt`` or the ``.json`` path)."""
-        import torch
+        from tomoml.io.models import load_weights, read_sidecar
 
         pt = _pt_path(path)
-        js = pt.with_suffix(".json")
-        for p, what in ((pt, "weights"), (js, "sidecar")):
-            if not p.is_file():
-                raise InputError(f"{p}: no such file (denoising model {what})")
-        try:
-            meta = json.loads(js.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{js}: not a readable JSON sidecar ({exc})") from exc
-        if meta.get("format") != FORMAT:
-            raise InputError(f"{js}: not a tomoml denoising model (format {meta.get('format')!r})")
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise InputError(f"{js}: written by a newer tomoml (format "
-                             f"{meta['format_version']}); upgrade tomoml")
+        meta = read_sidecar(pt, fmt=FORMAT, version=FORMAT_VERSION, what="denoising model")
         arch = {k: v for k, v in meta["architecture"].items() if k != "library"}
-        net = build_network(arch)
-        try:
-            state = torch.load(pt, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except Exception as exc:  # noqa: BLE001 - torch raises several types
-            raise InputError(f"{pt}: weights do not match the sidecar architecture ({exc})") from exc
-        net.eval()
+        net = load_weights(build_network(arch), pt)
         norm = meta["normalisation"]
         return cls(network=net, architecture=arch, method=meta["method"],
                    patch=tuple(int(p) for p in meta["patch"]),
@@ -273,11 +238,3 @@ def _pt_path(path: str | os.PathLike) -> Path:
     if p.suffix in (".pt", ".json"):
         return p.with_suffix(".pt")
     return p.with_name(p.name + ".pt")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -8,7 +8,6 @@ the intensity normalisation and the class names. It is stored as a PyTorch ``sta
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tomoml.errors import ConfigError, InputError
+from tomoml.errors import ConfigError
 
 __all__ = [
     "SegmentationModel", "build_network", "normalize_intensity", "robust_percentiles",
@@ -198,52 +197,26 @@ class SegmentationModel:
 
     def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
         """Write ``PATH.pt`` (state_dict) and ``PATH.json`` (sidecar) atomically."""
-        import torch
-
-        from tomoml.io._atomic import atomic_path
+        from tomoml.io.models import save_network
 
         pt = Path(path)
         if pt.suffix != ".pt":
             pt = pt.with_suffix(".pt")
-        js = pt.with_suffix(".json")
-        state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
-        with atomic_path(pt, force=force) as tmp:
-            torch.save(state, tmp)
-        with atomic_path(js, force=True) as tmp:
-            tmp.write_text(json.dumps(self.sidecar(), indent=2, default=_json_default) + "\n")
-        return pt
+        return save_network(self.network, pt, self.sidecar(), force=force,
+                            default=_json_default)
 
     @classmethod
     def load(cls, path: str | os.PathLike = "default") -> SegmentationModel:
         """Load a model saved by :meth:`save`; ``"default"`` loads the shipped default model."""
-        import torch
+        from tomoml.io.models import load_weights, read_sidecar
 
         pt = default_model_path() if str(path) == "default" else Path(path)
         if pt.suffix != ".pt" and pt.with_suffix(".pt").exists():
             pt = pt.with_suffix(".pt")
-        js = pt.with_suffix(".json")
-        if not pt.exists():
-            raise InputError(f"{pt}: no such model file")
-        if not js.exists():
-            raise InputError(f"{js}: model sidecar missing (a tomoml model is MODEL.pt + MODEL.json)")
-        try:
-            meta = json.loads(js.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{js}: not a readable model sidecar ({exc})") from exc
-        if meta.get("format") != "tomoml.segmentation-model":
-            raise InputError(f"{js}: not a tomoml segmentation model sidecar")
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise InputError(f"{js}: model format {meta['format_version']} is newer than this "
-                             f"tomoml understands ({FORMAT_VERSION}); update tomoml")
-        net = build_network(meta["architecture"], int(meta.get("in_channels", 1)),
-                            len(meta["classes"]))
-        try:
-            state = torch.load(pt, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except Exception as exc:  # noqa: BLE001 - any failure means the file does not fit
-            raise InputError(f"{pt}: weights do not load into the architecture in {js.name} "
-                             f"({type(exc).__name__}: {exc})") from exc
-        net.eval()
+        meta = read_sidecar(pt, fmt="tomoml.segmentation-model", version=FORMAT_VERSION,
+                            what="segmentation model")
+        net = load_weights(build_network(meta["architecture"], int(meta.get("in_channels", 1)),
+                                         len(meta["classes"])), pt)
         return cls(network=net, architecture=meta["architecture"], classes=list(meta["classes"]),
                    patch_size=_as_patch(meta.get("patch_size", 64)),
                    normalization=meta.get("normalization", dict(DEFAULT_NORMALIZATION)),
