@@ -150,6 +150,38 @@ def predict(model: DenoiseModel, volume=None, *, even=None, odd=None, device: st
     return _run(model.network, [v], Normalisation.of(v), model.patch, desc="denoising", **kw)
 
 
+def fit_denoiser(volume=None, *, even=None, odd=None, model: DenoiseModel | str | None = None,
+                 method: str | None = None, epochs: int | None = None, seed: int = 0,
+                 device: str = "auto", **train_options) -> DenoiseModel:
+    """The model :func:`denoise` applies: ``model`` as given (loaded from a path), fine-tuned
+    when ``epochs`` > 0, or a new one trained on the data. Arguments as in :func:`denoise`.
+    """
+    from tomoml.denoise.n2n import train_n2n
+    from tomoml.denoise.n2v import train_n2v
+
+    if model is not None and not isinstance(model, DenoiseModel):
+        model = DenoiseModel.load(model)
+    pair = even is not None or odd is not None
+    if pair and (even is None or odd is None):
+        raise InputError("give both even and odd half volumes, or neither")
+    if method is None:
+        method = "n2n" if pair else "n2v"
+    if method not in ("n2n", "n2v"):
+        raise ConfigError(f"method must be 'n2n' or 'n2v', got {method!r}")
+    if epochs is None:
+        epochs = 0 if model is not None else None
+    if model is None or epochs:
+        if method == "n2n" and not pair:
+            raise InputError("Noise2Noise needs the even and odd half volumes (even=, odd=)")
+        if method == "n2v" and volume is None:
+            raise InputError("Noise2Void needs the noisy volume (volume=)")
+        kw = dict(train_options, seed=seed, device=device, model=model)
+        if epochs is not None:
+            kw["epochs"] = epochs
+        model = train_n2n(even, odd, **kw) if method == "n2n" else train_n2v(volume, **kw)
+    return model
+
+
 def denoise(volume=None, *, even=None, odd=None, model: DenoiseModel | str | None = None,
             method: str | None = None, epochs: int | None = None, seed: int = 0,
             device: str = "auto", **train_options) -> np.ndarray:
@@ -181,29 +213,11 @@ def denoise(volume=None, *, even=None, odd=None, model: DenoiseModel | str | Non
     --------
     >>> clean = denoise(even=even, odd=odd, epochs=20, seed=0)   # doctest: +SKIP
     """
-    from tomoml.denoise.n2n import train_n2n
-    from tomoml.denoise.n2v import train_n2v
-
-    if model is not None and not isinstance(model, DenoiseModel):
-        model = DenoiseModel.load(model)
+    model = fit_denoiser(volume, even=even, odd=odd, model=model, method=method, epochs=epochs,
+                         seed=seed, device=device, **train_options)
     pair = even is not None or odd is not None
-    if pair and (even is None or odd is None):
-        raise InputError("give both even and odd half volumes, or neither")
     if method is None:
         method = "n2n" if pair else "n2v"
-    if method not in ("n2n", "n2v"):
-        raise ConfigError(f"method must be 'n2n' or 'n2v', got {method!r}")
-    if epochs is None:
-        epochs = 0 if model is not None else None
-    if model is None or epochs:
-        if method == "n2n" and not pair:
-            raise InputError("Noise2Noise needs the even and odd half volumes (even=, odd=)")
-        if method == "n2v" and volume is None:
-            raise InputError("Noise2Void needs the noisy volume (volume=)")
-        kw = dict(train_options, seed=seed, device=device, model=model)
-        if epochs is not None:
-            kw["epochs"] = epochs
-        model = train_n2n(even, odd, **kw) if method == "n2n" else train_n2v(volume, **kw)
     # Apply the network to what it was trained on: the halves (n2n) or the one volume (n2v).
     if pair and (method == "n2n" or volume is None):
         return predict(model, even=even, odd=odd, device=device)

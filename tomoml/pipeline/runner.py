@@ -157,22 +157,13 @@ def _step_denoise(cfg, volume, even, odd, seed):
 def _denoise_chunked(cfg, folder: Path, volume, even, odd, method: str, seed: int, kw: dict):
     """Train as :func:`tomoml.denoise.denoise` does, save the model in the step folder, apply
     it by overlapping chunks of the reconstruction files (denoise_blocks)."""
-    from tomoml.denoise import DenoiseModel, train_n2n, train_n2v
+    from tomoml.denoise import fit_denoiser
     from tomoml.parallel import denoise_blocks
 
     dc, par = cfg.denoise, cfg.parallel
-    kw = dict(kw)
-    model = kw.pop("model", None)
-    model = DenoiseModel.load(model) if model is not None else None
-    epochs = kw.pop("epochs", None)
-    if epochs is None:
-        epochs = 0 if model is not None else None
-    if model is None or epochs:
-        train = dict(kw, seed=seed, device=dc.device, model=model)
-        if epochs is not None:
-            train["epochs"] = epochs
-        model = (train_n2n(even.data, odd.data, **train) if method == "n2n"
-                 else train_n2v(volume.data, **train))
+    halves = dict(even=even.data, odd=odd.data) if method == "n2n" else {}
+    model = fit_denoiser(None if halves else volume.data, **halves, method=method, seed=seed,
+                         device=dc.device, **kw)
     files = {"volume": "denoised.mrc", "model": "model.pt"}
     model.save(folder / files["model"])
     pair = (dict(even=even.source, odd=odd.source) if method == "n2n" else {})
