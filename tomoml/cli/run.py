@@ -71,9 +71,7 @@ def run_command(
 
     cfg = load_config(config)
     if scheduler is not None:
-        from tomoml.parallel import check_scheduler
-
-        cfg.parallel.scheduler = check_scheduler(scheduler)
+        cfg.parallel.scheduler = scheduler  # run_pipeline checks it before the first step
     if workers is not None:
         cfg.parallel.num_workers = workers
     if out is not None:
