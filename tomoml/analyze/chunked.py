@@ -448,7 +448,8 @@ def analyze_chunked(labels, voxel_size_A: float, *, phase: int | None = None,
             counts = counts or part
             report.metrics["surface"] = _surface_section(part["surface_area_vox2"], counts,
                                                          phase, float(voxel_size_A),
-                                                         int(np.prod(arr.shape)), part)
+                                                         int(np.prod(arr.shape)),
+                                                         part["smoothing_sigma_vox"])
         report.timings_s[name] = round(time.perf_counter() - t0, 3)
     report.metrics = {k: report.metrics[k] for k in (*METRICS, *report.metrics)
                       if k in report.metrics}
@@ -456,11 +457,11 @@ def analyze_chunked(labels, voxel_size_A: float, *, phase: int | None = None,
 
 
 def _surface_section(area: float, counts: dict, phase: int | None, voxel_size_A: float,
-                     total: int, part: dict) -> dict:
+                     total: int, sigma: float) -> dict:
     """The keys of :func:`tomoml.analyze.surfaces.specific_surface_area` from chunked sums."""
+    from tomoml.analyze.surfaces import surface_section
+
     per_label = {int(k): int(v) for k, v in counts["phase_voxels"].items()}
     n_phase = (sum(v for k, v in per_label.items() if k > 0) if phase is None
                else per_label.get(int(phase), 0))
-    from tomoml.analyze.surfaces import surface_section
-
-    return surface_section(area, n_phase, total, voxel_size_A, part["smoothing_sigma_vox"])
+    return surface_section(area, n_phase, total, voxel_size_A, sigma)
