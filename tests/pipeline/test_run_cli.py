@@ -71,7 +71,7 @@ def test_run_one_series_scheduler_option_runs_the_chunked_steps(two_series, caps
     assert "scheduler" in err and "gpu-cluster" in err and len(err.splitlines()) == 1
 
 
-def test_pipeline_bounds_denoise_training_time_by_default():
+def test_pipeline_denoise_has_no_time_budget_by_default_so_runs_reproduce():
     from tomoml.pipeline.config import DenoiseConfig
 
-    assert DenoiseConfig().max_minutes == 15.0
+    assert DenoiseConfig().max_minutes is None

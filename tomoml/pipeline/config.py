@@ -107,8 +107,9 @@ class DenoiseConfig:
     batch: int | None = None
     steps_per_epoch: int | None = None
     # Training stops after the epoch in which this many minutes have passed, keeping the best
-    # model so far: a pipeline run on a CPU stays bounded (0 = no limit: early stopping alone).
-    max_minutes: float | None = 15.0
+    # model so far. Unset by default: a time budget makes the model depend on the machine's
+    # speed, and the same inputs and seed must give the same outputs (CONVENTIONS).
+    max_minutes: float | None = None
     model: str | None = None
     device: str = "auto"
 

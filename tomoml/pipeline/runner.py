@@ -136,7 +136,7 @@ def _step_denoise(cfg, volume, even, odd, seed):
         method = dc.method if (even is not None or dc.method == "n2v") else "n2v"
         kw = {k: v for k, v in dict(epochs=dc.epochs, patch=dc.patch, batch=dc.batch,
                                      steps_per_epoch=dc.steps_per_epoch,
-                                     max_minutes=dc.max_minutes or None,  # 0 = no limit
+                                     max_minutes=dc.max_minutes,
                                      model=dc.model).items()
               if v is not None}
         if cfg.parallel.scheduler is not None:
