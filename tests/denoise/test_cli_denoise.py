@@ -73,3 +73,20 @@ def test_missing_input_names_the_file(files, capsys):
     rc = main(["denoise", str(d / "nope.mrc"), "-o", str(d / "y.mrc")])
     assert rc != 0 and "nope.mrc" in capsys.readouterr().err
     assert not (d / "y.mrc").exists()
+
+
+def test_n2v_blind_spot_option_is_recorded_in_the_sidecar(files):
+    d = files
+    assert main(["denoise", str(d / "rec.mrc"), "--method", "n2v", "--blind-spot", "1,0,2",
+                 "-o", str(d / "n2v.mrc"), "--save-model", str(d / "n2v"), *FAST]) == 0
+    bs = json.loads((d / "n2v.json").read_text())["training"]["blind_spot"]
+    assert bs["extent_zyx"] == [1, 0, 2] and bs["estimated"] is False
+
+
+def test_bad_blind_spot_option_is_a_one_line_error(files, capsys):
+    d = files
+    rc = main(["denoise", str(d / "rec.mrc"), "--method", "n2v", "--blind-spot", "1,2",
+               "-o", str(d / "bad.mrc"), *FAST])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--blind-spot" in err and len(err.strip().splitlines()) == 1
+    assert not (d / "bad.mrc").exists()

@@ -47,6 +47,11 @@ def denoise_command(
     max_minutes: float = typer.Option(
         None, "--max-minutes", min=0.01,
         help="Stop training after the epoch in which this much time has passed."),
+    blind_spot: str = typer.Option(
+        None, "--blind-spot", metavar="auto|K|KZ,KY,KX",
+        help="n2v only: half-size of the masked box around each blind-spot voxel (structured "
+             "Noise2Void). auto (default) estimates the extent of the noise's correlation from "
+             "the volume; 0 is the original single-voxel Noise2Void."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same inputs and seed, same output."),
     scheduler: str = SCHEDULER_OPTION,
@@ -58,7 +63,9 @@ def denoise_command(
 
     Noise2Noise (n2n, as cryoCARE) learns from two half-dose reconstructions (--even/--odd).
 
-    Noise2Void (n2v, blind-spot) needs only the one volume but removes less correlated noise.
+    Noise2Void (n2v, blind-spot) needs only the one volume. Its blind spot covers the
+    neighbourhood over which the noise is correlated (estimated from the volume, or
+    --blind-spot), as FBP noise is correlated within x-z planes.
 
     The output keeps the voxel size of VOLUME.
 
@@ -67,6 +74,8 @@ def denoise_command(
     tasks that read the MRC/Zarr inputs and write the MRC/Zarr output chunk by chunk.
 
     Example: tomoml denoise rec.mrc --even rec_even.mrc --odd rec_odd.mrc -o rec_n2n.mrc --save-model n2n
+
+    Example (one volume): tomoml denoise rec.mrc --method n2v --blind-spot auto -o rec_n2v.mrc
 
     Example (chunked): tomoml denoise rec.mrc --model n2n.pt -o rec_n2n.zarr --scheduler tcp://10.0.0.5:8786
     """
@@ -86,6 +95,9 @@ def denoise_command(
     if method == "n2n" and even is None:
         raise ConfigError("--method n2n needs --even and --odd (half reconstructions); "
                           "use --method n2v for a single volume")
+    if blind_spot is not None and method != "n2v":
+        raise ConfigError("--blind-spot applies to --method n2v only")
+    n2v_options = {} if blind_spot is None else {"blind_spot": _parse_blind_spot(blind_spot)}
     inputs = [p for p in (volume, even, odd, model) if p is not None]
     prepare_output(output, force=force, inputs=inputs)
     chunked = check_scheduler_options(scheduler, workers, chunk) is not None
@@ -134,7 +146,8 @@ def denoise_command(
         if method == "n2n":
             trained = train_n2n(*halves, seed=seed, device=device, model=trained, **options)
         else:
-            trained = train_n2v(vol.data, seed=seed, device=device, model=trained, **options)
+            trained = train_n2v(vol.data, seed=seed, device=device, model=trained, **options,
+                                **n2v_options)
         if save_model is not None:
             trained.save(save_model, force=force)
     if chunked:
@@ -155,6 +168,22 @@ def denoise_command(
     echo(f"tomoml denoise: {method} ({what}) -> {output}"
          + (f"; model -> {save_model}" if save_model is not None and (epochs is None or epochs)
             else ""))
+
+
+def _parse_blind_spot(text: str):
+    """``--blind-spot``: ``auto``, one integer or three ``kz,ky,kx``."""
+    from tomoml.errors import ConfigError
+
+    t = text.strip().lower()
+    if t == "auto":
+        return "auto"
+    try:
+        ks = [int(v) for v in t.split(",")]
+    except ValueError:
+        ks = []
+    if len(ks) not in (1, 3) or min(ks) < 0:
+        raise ConfigError(f"--blind-spot must be auto, K or KZ,KY,KX (integers >= 0), got {text!r}")
+    return ks[0] if len(ks) == 1 else tuple(ks)
 
 
 def _denoise_chunked(trained, saved: Path | None, volume: Path, halves, output: Path,

@@ -10,11 +10,12 @@
 from tomoml.denoise.inference import denoise, fit_denoiser, predict
 from tomoml.denoise.model import DenoiseModel, Normalisation
 from tomoml.denoise.n2n import train_n2n
-from tomoml.denoise.n2v import blind_spot_mask, train_n2v
+from tomoml.denoise.n2v import blind_spot_mask, estimate_blind_spot, train_n2v
 from tomoml.denoise.training import TrainSettings
 
 __all__ = [
-    "DenoiseModel", "Normalisation", "TrainSettings", "blind_spot_mask", "denoise", "fit_denoiser",
+    "DenoiseModel", "Normalisation", "TrainSettings", "blind_spot_mask", "denoise",
+    "estimate_blind_spot", "fit_denoiser",
     "predict",
     "train_n2n", "train_n2v",
 ]
