@@ -51,3 +51,16 @@ def test_specific_surface_reports_per_total_and_per_phase_volume():
     assert res["S_over_V_phase_per_nm"] == pytest.approx(a / (mask.sum() * 8.0))
     # a sphere's S/V is 3/R: R = 12 voxels = 24 nm
     assert res["S_over_V_phase_per_nm"] == pytest.approx(3 / 24, rel=0.03)
+
+
+def test_flying_edges_area_equals_scikit_image_marching_cubes():
+    from analyze_phantoms import gyroid
+    from scipy import ndimage as ndi
+    from skimage.measure import marching_cubes, mesh_surface_area
+
+    from tomoml.analyze.surfaces import isosurface_area
+
+    for mask in (ball((40, 36, 32), (20, 18, 16), 11.3), gyroid(40, 16)):
+        field = ndi.gaussian_filter(mask.astype(np.float32), 0.8, mode="nearest")
+        verts, faces, _, _ = marching_cubes(field, 0.5, method="lewiner")
+        assert isosurface_area(field, 0.5) == pytest.approx(mesh_surface_area(verts, faces), rel=1e-6)

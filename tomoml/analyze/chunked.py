@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from tomoml.analyze.surfaces import DEFAULT_SMOOTHING_SIGMA, isosurface_area
 from tomoml.errors import ConfigError, InputError
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SMOOTHING_SIGMA = 0.8  # as tomoml.analyze.surfaces
 
 
 # --------------------------------------------------------------------------- inputs
@@ -173,8 +172,6 @@ def _surface_halo(sigma: float) -> int:
 
 def _surface_block(block: np.ndarray, loc, n_chunks, core, depth: int, sigma: float) -> float:
     """Marching-cubes area of the cells owned by one chunk (voxel-face units)."""
-    from skimage.measure import marching_cubes, mesh_surface_area
-
     block = np.asarray(block)
     if not block.any() or block.all():
         return 0.0
@@ -192,8 +189,7 @@ def _surface_block(block: np.ndarray, loc, n_chunks, core, depth: int, sigma: fl
     field = field[tuple(index)]
     if min(field.shape) < 2 or field.min() >= 0.5 or field.max() <= 0.5:
         return 0.0
-    verts, faces, _, _ = marching_cubes(field, level=0.5, method="lewiner")
-    return float(mesh_surface_area(verts, faces))
+    return isosurface_area(field, 0.5)
 
 
 def _surface_tasks(mask, sigma: float):
