@@ -85,3 +85,17 @@ def test_phase_selects_one_label_and_instances_give_the_object_table():
     inst = analyze(labels, voxel_size_A=10.0, instances=labels, metrics=["particles"])
     assert inst.objects["label"] == [1, 2]
     assert inst.metrics["particles"]["objects"] == "given instance labels"
+
+
+def test_concurrent_metrics_give_the_same_report_as_one_at_a_time():
+    from analyze_phantoms import gyroid
+
+    labels = gyroid(32, 16).astype(np.uint8)
+    labels[ball(labels.shape, (16, 16, 16), 5)] = 1
+    serial = analyze(labels, voxel_size_A=10.0, metrics="all", workers=1)
+    threaded = analyze(labels, voxel_size_A=10.0, metrics="all", workers=2)
+    assert json.dumps(threaded.to_dict()["metrics"], sort_keys=True) == json.dumps(
+        serial.to_dict()["metrics"], sort_keys=True)
+    assert list(threaded.metrics) == list(serial.metrics)  # same section order in the JSON
+    assert threaded.objects == serial.objects
+    assert set(threaded.timings_s) == set(serial.timings_s)

@@ -13,6 +13,7 @@ Conventions (also written into every JSON report, see :mod:`tomoml.analyze.repor
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 ENVELOPES = ("closing", "convex_hull", "slab")
 _SLAB = 32  # z-slices per chunk for chunked, memory-bounded loops
+# porespy's ball insertion is a numba parallel kernel, already on every core; numba's default
+# threading layer aborts when two threads launch one at the same time (analyze's workers).
+_PARALLEL_KERNEL = threading.Lock()
 
 
 def as_labels(labels) -> np.ndarray:
@@ -275,7 +279,9 @@ def local_thickness(mask: np.ndarray) -> np.ndarray:
     # method "bf": porespy 3.2's numba ball insertion, only at the new shell of each radius
     # (contained balls skipped); the same result as method "dt" (one EDT per radius) at about
     # half the CPU time on sponges (benchmarks/analyze.py).
-    values, indices = ps.filters.local_thickness(mask, dt=dt, method="bf", return_indices=True)
+    with _PARALLEL_KERNEL:
+        values, indices = ps.filters.local_thickness(mask, dt=dt, method="bf",
+                                                     return_indices=True)
     del dt
     lut = (2 * np.asarray(values)).astype(np.uint16)
     for z0 in range(0, mask.shape[0], _SLAB):  # chunked: no int64 temporaries of full size
