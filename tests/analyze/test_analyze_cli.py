@@ -35,3 +35,14 @@ def test_cli_warns_on_unset_voxel_size_and_refuses_to_overwrite(tmp_path, capsys
     assert main(["analyze", str(src), "--json", str(out), "--metrics", "porosity",
                  "--voxel-size", "5", "--force"]) == 0
     assert json.loads(out.read_text())["voxel_size_A"] == 5.0
+
+
+def test_cli_solves_diffusive_tortuosity_on_a_sub_volume_when_asked(tmp_path):
+    src = tmp_path / "labels.mrc"
+    _write_labels(src, 8.0)
+    out = tmp_path / "m.json"
+    assert main(["analyze", str(src), "--json", str(out), "--metrics", "diffusive_tortuosity",
+                 "--diffusive-max-voxels", str(12 ** 3), "--threads", "1"]) == 0
+    section = json.loads(out.read_text())["metrics"]["diffusive_tortuosity"]
+    assert section["z"]["computed_on"]["sub_volume_zyx"] == [[6, 18], [6, 18], [6, 18]]
+    assert section["z"]["tortuosity"] > 1.0

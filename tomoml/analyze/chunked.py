@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from tomoml.analyze.surfaces import DEFAULT_SMOOTHING_SIGMA, isosurface_area
+from tomoml.analyze.transport import DIFFUSIVE_MAX_VOXELS
 from tomoml.errors import ConfigError, InputError
 
 __all__ = [
@@ -218,7 +219,10 @@ def surface_area(labels, voxel_size_A: float = 10.0, *, phase: int | None = None
     smoothing_sigma : float
         Gaussian sigma (voxels) before meshing, as :func:`tomoml.analyze.surface_area`.
     chunks, scheduler, num_workers :
-        See :mod:`tomoml.parallel`. Chunks must be deeper than the halo (``ceil(4 sigma)+1``
+        See :mod:`tomoml.parallel`.
+    threads, diffusive_max_voxels :
+        ``workers`` and ``diffusive_max_voxels`` of :func:`~tomoml.analyze.analyze`, for the
+        whole-volume sections. Chunks must be deeper than the halo (``ceil(4 sigma)+1``
         voxels); smaller chunks are merged.
 
     Returns
@@ -385,6 +389,8 @@ def analyze_chunked(labels, voxel_size_A: float, *, phase: int | None = None,
                     envelope: str | None = None, envelope_radius_vox: int = 5, metrics=None,
                     network: str = "pore", smoothing_sigma: float = DEFAULT_SMOOTHING_SIGMA,
                     chunks=None, scheduler: Any = "threads", num_workers: int | None = None,
+                    threads: int | None = None,
+                    diffusive_max_voxels: int | None = DIFFUSIVE_MAX_VOXELS,
                     source: str | None = None):
     """:func:`tomoml.analyze.analyze`, with the sections that add up over chunks computed chunk
     by chunk on a dask scheduler; the same report, keys and units.
@@ -403,6 +409,9 @@ def analyze_chunked(labels, voxel_size_A: float, *, phase: int | None = None,
         As :func:`tomoml.analyze.analyze`.
     chunks, scheduler, num_workers :
         See :mod:`tomoml.parallel`.
+    threads, diffusive_max_voxels :
+        ``workers`` and ``diffusive_max_voxels`` of :func:`~tomoml.analyze.analyze`, for the
+        whole-volume sections.
 
     Returns
     -------
@@ -426,7 +435,8 @@ def analyze_chunked(labels, voxel_size_A: float, *, phase: int | None = None,
             whole = np.asarray(arr)
         report = analyze(whole, voxel_size_A=voxel_size_A, phase=phase, envelope=envelope,
                          envelope_radius_vox=envelope_radius_vox, metrics=rest,
-                         network=network, smoothing_sigma=smoothing_sigma, source=source)
+                         network=network, smoothing_sigma=smoothing_sigma, workers=threads,
+                         diffusive_max_voxels=diffusive_max_voxels, source=source)
     else:
         report = MorphologyReport(voxel_size_A=float(voxel_size_A), shape=tuple(arr.shape),
                                   phase=phase, envelope=None, network=network, source=source)

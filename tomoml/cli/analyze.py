@@ -48,6 +48,15 @@ def analyze_command(
                                 help="Comma-separated subset of: porosity, surface, pore_size, "
                                      "solid_thickness, topology, tortuosity, "
                                      "diffusive_tortuosity, skeleton, particles."),
+    threads: int = typer.Option(None, "--threads", min=1, metavar="N",
+                                help="Metrics computed at the same time (default: the cores, "
+                                     "at most 2; 1 = one by one, less memory)."),
+    diffusive_max_voxels: int = typer.Option(None, "--diffusive-max-voxels", min=0,
+                                             metavar="N",
+                                             help="Solve the diffusive tortuosity on the "
+                                                  "central sub-volume of N voxels when the "
+                                                  "volume is larger (default 128³; 0 = the "
+                                                  "whole volume: tens of minutes at 512³)."),
     scheduler: str = SCHEDULER_OPTION,
     workers: int = WORKERS_OPTION,
     chunk: int = CHUNK_OPTION,
@@ -70,6 +79,7 @@ def analyze_command(
     import math
 
     from tomoml.analyze import analyze
+    from tomoml.analyze.transport import DIFFUSIVE_MAX_VOXELS
     from tomoml.errors import ConfigError
     from tomoml.io import read_volume
 
@@ -84,6 +94,8 @@ def analyze_command(
     if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
         raise ConfigError(f"--voxel-size must be > 0 Å, got {voxel_size:g}")
 
+    if diffusive_max_voxels is None:
+        diffusive_max_voxels = DIFFUSIVE_MAX_VOXELS
     chunked = check_scheduler_options(scheduler, workers, chunk) is not None
     if chunked:
         require_chunked(labels, "label volume")
@@ -102,10 +114,13 @@ def analyze_command(
         report = analyze_chunked(labels, size, phase=phase, envelope=envelope,
                                  envelope_radius_vox=envelope_radius, metrics=metrics,
                                  network=network, chunks=chunk, scheduler=scheduler,
-                                 num_workers=workers, source=str(labels))
+                                 num_workers=workers, threads=threads,
+                                 diffusive_max_voxels=diffusive_max_voxels or None,
+                                 source=str(labels))
     else:
         report = analyze(vol.data, voxel_size_A=size, phase=phase, envelope=envelope,
                          envelope_radius_vox=envelope_radius, metrics=metrics, network=network,
+                         diffusive_max_voxels=diffusive_max_voxels or None, workers=threads,
                          source=str(labels))
     report.to_json(json_out, force=force)
     if csv_out is not None:
