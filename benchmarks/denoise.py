@@ -11,7 +11,12 @@ fit is given to every method), with the truth's range as peak. Every classical f
 reported at its best parameter (chosen against the truth: an upper bound on what a user could
 tune). Training time is wall-clock on this machine, which is shared: note the load printed.
 
+Noise2Void uses the structured blind spot with its extent estimated from the volume (the
+default of ``train_n2v``); ``--n2v-single`` adds the original single-voxel Noise2Void.
+
     python benchmarks/denoise.py                    # 128^3 porous particle, default training
+    python benchmarks/denoise.py --dose 10 --threads 1 --minutes 10   # low dose
+    python benchmarks/denoise.py --no-n2n --n2v-single                # Noise2Void rows only
     python benchmarks/denoise.py --shape 64 --quick # a smoke run
 """
 
@@ -81,6 +86,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="steps per epoch")
     ap.add_argument("--patch", type=int, default=None)
     ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--patience", type=int, default=None,
+                    help="early-stopping patience in epochs (default: train_n2n/train_n2v's)")
     ap.add_argument("--channels", default="16,32,64")
     ap.add_argument("--residual", action="store_true")
     ap.add_argument("--no-n2v", action="store_true")
@@ -145,7 +152,8 @@ def main() -> None:
     best_classical = max(rows[1:], key=lambda r: r["psnr"])
 
     kw = {k: v for k, v in dict(epochs=args.epochs, steps_per_epoch=args.steps,
-                                patch=args.patch, batch=args.batch).items() if v is not None}
+                                patch=args.patch, batch=args.batch,
+                                patience=args.patience).items() if v is not None}
     kw["max_minutes"] = args.minutes
     if args.quick:
         kw.setdefault("epochs", 3)
