@@ -116,3 +116,14 @@ def test_structured_n2v_denoises_fbp_where_single_voxel_n2v_does_not(fbp_case):
     # measured: input 0.52, single-voxel 0.65 (it learns the correlated noise), structured 0.89
     assert c_struct > c_in + 0.25, (c_in, c_struct)
     assert c_struct > c_single + 0.15, (c_single, c_struct)
+
+
+def test_estimated_extent_is_reduced_to_fit_a_small_patch():
+    from tomoml.denoise import estimate_blind_spot, train_n2v
+
+    w = np.random.default_rng(2).normal(size=(32, 32, 32)).astype(np.float32)
+    v = ndi.gaussian_filter1d(w, 3.0, axis=2)
+    assert estimate_blind_spot(v)[2] > 3
+    m = train_n2v(v, epochs=1, steps_per_epoch=1, patch=8, batch=1, device="cpu",
+                  val_fraction=0)
+    assert m.training["blind_spot"]["extent_zyx"] == [0, 0, 3]  # (8 - 1) // 2

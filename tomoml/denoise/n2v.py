@@ -252,9 +252,9 @@ def train_n2v(volume, *, epochs: int = TrainSettings.epochs,
     blind_spot : "auto", int or (kz, ky, kx)
         Half-size of the masked box around each masked voxel (structured Noise2Void, see
         :func:`blind_spot_mask`). ``"auto"`` (default): estimated from the volume by
-        :func:`estimate_blind_spot` (the extent of the noise's correlation; ``(0, 0, 0)`` for
-        independent noise, about ``(1, 0, 2)`` for an FBP tomogram). ``0``: the original
-        single-voxel Noise2Void.
+        :func:`estimate_blind_spot` (the extent of the noise's correlation: ``(0, 0, 0)`` for
+        independent noise, ``(1, 0, 2)`` or ``(2, 0, 2)`` on simulated FBP tomograms), reduced
+        to fit the patch. ``0``: the original single-voxel Noise2Void.
     cell, radius
         Blind-spot masking, see :func:`blind_spot_mask`.
     model : DenoiseModel, optional
@@ -280,6 +280,11 @@ def train_n2v(volume, *, epochs: int = TrainSettings.epochs,
         if blind_spot != "auto":
             raise ConfigError(f"blind_spot must be 'auto', one integer or three, got {blind_spot!r}")
         extent = estimate_blind_spot(data)
+        fit_ = tuple(min(k, (p - 1) // 2) for k, p in zip(extent, patch, strict=True))
+        if fit_ != extent:
+            log.warning("n2v: estimated blind-spot extent %s reduced to %s to fit the patch %s",
+                        extent, fit_, tuple(patch))
+            extent = fit_
         log.info("n2v: blind-spot extent (z, y, x) estimated from the data: %s", extent)
     else:
         extent = _as_extent(blind_spot)
