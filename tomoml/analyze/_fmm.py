@@ -18,8 +18,12 @@ was 4 % long in that tube: near walls it falls back to one axis.
 
 from __future__ import annotations
 
+import logging
+
 import numba
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 DELTA = 0.1  # bucket width in voxels
 
@@ -80,32 +84,26 @@ def _solve(u1, c1, u2, c2, u3, c3):
     return t
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _grow(a):
-    out = np.empty(2 * a.size, a.dtype)
-    out[:a.size] = a
-    return out
-
-
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _march(t, sources, strides, delta):
+def _march(t, sources, strides, delta, capacity):
     """Fast marching over the flat, padded ``t`` (see the encoding above) from ``sources``.
 
-    On return every reached voxel holds its accepted code -(time) - 2.
+    On return every reached voxel holds its accepted code -(time) - 2. The queue's entries
+    come from a fixed pool of ``capacity`` (no array is reallocated inside the loop: that
+    costs reference counting on every access); returns False when the pool ran out.
     """
     n_buckets = int(2.0 / delta) + 3  # an update is at most ~1 voxel later than its source
     head = np.full(n_buckets, -1, np.int64)
-    e_vox = np.empty(max(1 << 16, 2 * sources.size), np.int64)
-    e_next = np.empty(e_vox.size, np.int64)
+    e_vox = np.empty(capacity, np.int64)
+    e_next = np.empty(capacity, np.int64)
+    if sources.size > capacity:
+        return False
     free = -1
     used = 0  # pool entries handed out so far; popped ones go to the free list
     queued = 0
     for k in range(sources.size):
         v = sources[k]
         t[v] = 0.0
-        if used == e_vox.size:
-            e_vox = _grow(e_vox)
-            e_next = _grow(e_next)
         e_vox[used] = v
         e_next[used] = head[0]
         head[0] = used
@@ -144,18 +142,18 @@ def _march(t, sources, strides, delta):
                     if free != -1:
                         e = free
                         free = e_next[e]
-                    else:
-                        if used == e_vox.size:
-                            e_vox = _grow(e_vox)
-                            e_next = _grow(e_next)
+                    elif used < capacity:
                         e = used
                         used += 1
+                    else:
+                        return False
                     e_vox[e] = nb
                     b %= n_buckets
                     e_next[e] = head[b]
                     head[b] = e
                     queued += 1
         current += 1
+    return True
 
 
 def march_from_face(mask: np.ndarray) -> np.ndarray:
@@ -178,8 +176,13 @@ def march_from_face(mask: np.ndarray) -> np.ndarray:
     inner[mask] = np.inf
     shape = t.shape
     strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
-    first = np.flatnonzero(np.isinf(t[2]).reshape(-1)) + 2 * strides[0]
-    _march(t.reshape(-1), first.astype(np.int64), strides, DELTA)
+    first = (np.flatnonzero(np.isinf(t[2]).reshape(-1)) + 2 * strides[0]).astype(np.int64)
+    capacity = max(1 << 16, 8 * shape[1] * shape[2])  # the front: a few slices' worth
+    while not _march(t.reshape(-1), first, strides, DELTA, capacity):
+        capacity *= 4  # a front larger than the pool (rare): start again with more room
+        log.debug("fast marching: queue pool grown to %d entries", capacity)
+        t.fill(_OUTSIDE)
+        inner[mask] = np.inf
     # decode: accepted -> time; everything else (outside, never reached) -> +inf
     np.negative(inner, out=inner)
     inner -= 2.0
