@@ -104,3 +104,15 @@ def test_tortuosities_of_all_axes_match_one_axis_at_a_time():
     both = geometric_tortuosities(pores)
     for a in "zyx":
         assert both[a] == geometric_tortuosity(pores, a)
+
+
+def test_fast_marching_restarts_with_a_larger_queue_when_the_front_outgrows_it(monkeypatch):
+    from analyze_phantoms import gyroid
+
+    from tomoml.analyze import _fmm
+
+    pores = ~gyroid(24, 12)
+    expected = _fmm.march_from_face(pores)
+    monkeypatch.setattr(_fmm, "_POOL_MIN", 4)
+    monkeypatch.setattr(_fmm, "_POOL_SLICES", 0)
+    np.testing.assert_array_equal(_fmm.march_from_face(pores), expected)

@@ -26,6 +26,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DELTA = 0.1  # bucket width in voxels
+_POOL_MIN, _POOL_SLICES = 1 << 16, 8  # queue entries: at least, and per voxel of a slice
 
 # One float32 per voxel carries both the state and the time (half the memory traffic of a
 # separate state array): OUTSIDE the phase (and the padding) = -1; far or trial = the tentative
@@ -177,7 +178,7 @@ def march_from_face(mask: np.ndarray) -> np.ndarray:
     shape = t.shape
     strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
     first = (np.flatnonzero(np.isinf(t[2]).reshape(-1)) + 2 * strides[0]).astype(np.int64)
-    capacity = max(1 << 16, 8 * shape[1] * shape[2])  # the front: a few slices' worth
+    capacity = max(_POOL_MIN, _POOL_SLICES * shape[1] * shape[2])  # a few slices' worth
     while not _march(t.reshape(-1), first, strides, DELTA, capacity):
         capacity *= 4  # a front larger than the pool (rare): start again with more room
         log.debug("fast marching: queue pool grown to %d entries", capacity)
