@@ -96,9 +96,12 @@ DEFINITIONS = {
                             "length from the inlet face) / (straight distance n - 1 voxels); "
                             "path lengths by second-order fast marching (eikonal |grad T| = 1 "
                             "in the phase, 6-neighbour upwind scheme)",
-    "diffusive_tortuosity": "porespy.simulations.tortuosity_fd: tau = eps_eff * D_AB / D_eff "
-                            "from a finite-difference diffusion simulation; a different number "
-                            "from the geometric tortuosity",
+    "diffusive_tortuosity": "porespy's tortuosity_fd definition: tau = eps_eff / D_eff, D_eff = "
+                            "J (L - 1) / A from steady diffusion (c = 1 -> 0 between the first "
+                            "and last slice) through the percolating part of the phase, "
+                            "solved by tomoml (pyamg); on the central sub-volume named in "
+                            "computed_on when the volume exceeds diffusive_max_voxels; a "
+                            "different number from the geometric tortuosity",
     "sphericity": "pi^(1/3) (6 V)^(2/3) / A, V = voxel volume, A = marching-cubes area; "
                   "objects cut by the array faces (touches_border) have no surface counted on "
                   "the cut, so their area and sphericity describe the part inside",
