@@ -38,3 +38,14 @@ def test_lattice_skeleton_has_one_junction_per_node_and_six_branches_per_node():
     assert stats["mean_branch_length_nm"] == pytest.approx(stats["mean_branch_length_vox"] * 2)
     # node-to-node branches are one period (12 voxels), border branches half of it
     assert 8.0 <= stats["mean_branch_length_vox"] <= 10.0
+
+
+def test_centroid_of_an_off_centre_box_is_its_middle_in_nm():
+    from tomoml.analyze.particles import particle_table
+
+    objects = np.zeros((20, 30, 40), np.int32)
+    objects[2:6, 10:20, 5:36] = 1
+    row = particle_table(objects, 20.0)
+    assert row["centroid_z_nm"][0] == pytest.approx(3.5 * 2.0)
+    assert row["centroid_y_nm"][0] == pytest.approx(14.5 * 2.0)
+    assert row["centroid_x_nm"][0] == pytest.approx(20.0 * 2.0)

@@ -116,3 +116,12 @@ def test_fast_marching_restarts_with_a_larger_queue_when_the_front_outgrows_it(m
     monkeypatch.setattr(_fmm, "_POOL_MIN", 4)
     monkeypatch.setattr(_fmm, "_POOL_SLICES", 0)
     np.testing.assert_array_equal(_fmm.march_from_face(pores), expected)
+
+
+def test_outlet_times_are_the_last_slice_of_the_full_march():
+    from analyze_phantoms import gyroid
+
+    from tomoml.analyze import _fmm
+
+    pores = ~gyroid(24, 12)
+    np.testing.assert_array_equal(_fmm.outlet_times(pores), _fmm.march_from_face(pores)[-1])

@@ -76,8 +76,15 @@ def geometric_tortuosity(mask: np.ndarray, axis: int | str = 0) -> dict:
     if n < 2:
         return {**result, "tortuosity": None, "percolating": False, "method": "none",
                 "reason": "the volume is one voxel thick along this axis"}
-    dist, method = geodesic_distance(mask, ax)
-    outlet = np.take(dist, -1, axis=ax)
+    moved = np.moveaxis(mask, ax, 0)
+    if moved[0].any():
+        from tomoml.analyze._fmm import outlet_times
+
+        outlet = outlet_times(moved)
+        method = GEODESIC_METHOD
+    else:
+        outlet = np.full(moved.shape[1:], np.inf, np.float32)
+        method = "none (the phase does not touch the inlet face)"
     reached = outlet[np.isfinite(outlet)]
     result["method"] = method
     result["outlet_voxels"] = int(reached.size)
