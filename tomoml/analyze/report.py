@@ -31,10 +31,12 @@ from tomoml.analyze.skeleton import skeleton_statistics
 from tomoml.analyze.surfaces import DEFAULT_SMOOTHING_SIGMA, specific_surface_area
 from tomoml.analyze.topology import (
     CONNECTIVITY,
+    component_statistics,
     connected_components,
     connectivity_density,
     euler_characteristic,
     euler_number,
+    label_components,
     percolation,
 )
 from tomoml.analyze.transport import (
@@ -386,14 +388,16 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
 
     def do_topology():
         topo = {}
+        work = np.empty(lab.shape, np.int32)  # the complement's labels, for both phases
         for name, mask in (("solid", solid), ("pore", pores)):
-            comps, lab_cc = connected_components(mask, vs, return_labels=True)
+            lab_cc, sizes = label_components(mask)
+            comps = component_statistics(sizes, vs)
             chi = euler_number(mask)
-            entry = euler_characteristic(mask, objects=comps["count"], chi=chi)
+            entry = euler_characteristic(mask, objects=comps["count"], chi=chi, work=work)
             entry.update({k: v for k, v in connectivity_density(mask, vs, chi=chi).items()
                           if k != "euler_characteristic"})
             entry["components"] = comps
-            entry["percolation"] = percolation(mask, component_labels=lab_cc)
+            entry["percolation"] = percolation(mask, component_labels=lab_cc, sizes=sizes)
             topo[name] = entry
             if name == "solid":
                 comp_labels["solid"] = lab_cc

@@ -107,12 +107,14 @@ def _edge_correction(mask: np.ndarray) -> tuple[float, int, int, int]:
 
 
 def euler_characteristic(mask: np.ndarray, *, objects: int | None = None,
-                         chi: int | None = None) -> dict:
+                         chi: int | None = None, work: np.ndarray | None = None) -> dict:
     """χ and its parts: objects, cavities and tunnels (χ = objects − tunnels + cavities).
 
     Objects are 26-connected components of the phase; cavities are 6-connected components of
     the complement that do not touch the volume border; tunnels = objects + cavities − χ.
-    ``objects`` and ``chi`` may be passed when already known (saves a labelling pass).
+    ``objects`` and ``chi`` may be passed when already known (saves a labelling pass);
+    ``work``, an int32 array of the mask's shape, receives the complement's labels (a buffer
+    reused between calls saves allocating half a GiB at 512³).
     """
     from scipy import ndimage as ndi
 
@@ -121,7 +123,8 @@ def euler_characteristic(mask: np.ndarray, *, objects: int | None = None,
         chi = euler_number(mask)
     if objects is None:
         _, objects = ndi.label(mask, structure=_STRUCT26)
-    bg, n_bg = ndi.label(~mask)  # 6-connectivity
+    bg = work if work is not None else np.empty(mask.shape, np.int32)
+    n_bg = ndi.label(~mask, output=bg)  # 6-connectivity
     border = set()
     for face in (bg[0], bg[-1], bg[:, 0], bg[:, -1], bg[:, :, 0], bg[:, :, -1]):
         border.update(np.unique(face).tolist())
@@ -170,12 +173,26 @@ def connected_components(mask: np.ndarray, voxel_size_A: float, *,
         ``count``, ``largest_voxels``, ``largest_fraction`` (of the phase), mean / median /
         min / max volume in voxels and nm³.
     """
+    labels, sizes = label_components(mask)
+    stats = component_statistics(sizes, voxel_size_A)
+    return (stats, labels) if return_labels else stats
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """26-connected component labels (int32) and voxels per label (index 0 = background)."""
     from scipy import ndimage as ndi
 
     mask = np.asarray(mask, dtype=bool)
     labels = np.empty(mask.shape, np.int32)
     n = ndi.label(mask, structure=_STRUCT26, output=labels)
-    sizes = label_sizes(labels, n)[1:]
+    return labels, label_sizes(labels, n)
+
+
+def component_statistics(sizes: np.ndarray, voxel_size_A: float) -> dict:
+    """The :func:`connected_components` dictionary from voxels per label (index 0 =
+    background)."""
+    sizes = np.asarray(sizes)[1:]
+    n = sizes.size
     v_nm3 = (float(voxel_size_A) / 10.0) ** 3
     total = int(sizes.sum())
     stats = {"count": int(n), "connectivity": 26}
@@ -188,10 +205,11 @@ def connected_components(mask: np.ndarray, voxel_size_A: float, *,
             "min_voxels": int(sizes.min()), "min_nm3": float(sizes.min()) * v_nm3,
             "max_voxels": int(sizes.max()), "max_nm3": float(sizes.max()) * v_nm3,
         })
-    return (stats, labels) if return_labels else stats
+    return stats
 
 
-def percolation(mask: np.ndarray, *, component_labels: np.ndarray | None = None) -> dict:
+def percolation(mask: np.ndarray, *, component_labels: np.ndarray | None = None,
+                sizes: np.ndarray | None = None) -> dict:
     """Whether one 26-connected component touches both opposite faces, along each axis.
 
     Returns
@@ -205,7 +223,8 @@ def percolation(mask: np.ndarray, *, component_labels: np.ndarray | None = None)
     if component_labels is None:
         component_labels, _ = ndi.label(np.asarray(mask, bool), structure=_STRUCT26)
     lab = component_labels
-    sizes = label_sizes(lab)
+    if sizes is None:  # voxels per component label (index 0 = background)
+        sizes = label_sizes(lab)
     total = int(sizes[1:].sum())
     out: dict = {}
     for axis, name in enumerate("zyx"):
