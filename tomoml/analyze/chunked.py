@@ -219,10 +219,7 @@ def surface_area(labels, voxel_size_A: float = 10.0, *, phase: int | None = None
     smoothing_sigma : float
         Gaussian sigma (voxels) before meshing, as :func:`tomoml.analyze.surface_area`.
     chunks, scheduler, num_workers :
-        See :mod:`tomoml.parallel`.
-    threads, diffusive_max_voxels :
-        ``workers`` and ``diffusive_max_voxels`` of :func:`~tomoml.analyze.analyze`, for the
-        whole-volume sections. Chunks must be deeper than the halo (``ceil(4 sigma)+1``
+        See :mod:`tomoml.parallel`. Chunks must be deeper than the halo (``ceil(4 sigma)+1``
         voxels); smaller chunks are merged.
 
     Returns

@@ -146,8 +146,8 @@ def diffusive_tortuosity(mask: np.ndarray, axis: int | str = 0, *,
 
     Why not porespy's function itself: it builds an OpenPNM network and a Ruge-Stüben AMG
     hierarchy (18 s for one axis of a 128³ gyroid here, plus OpenPNM as a dependency); the same
-    system assembled with numpy and solved by conjugate gradients with a smoothed-aggregation
-    AMG preconditioner (pyamg) takes a fraction of that.
+    system assembled with numpy and solved by conjugate gradients with an aggregation AMG
+    preconditioner (pyamg, float32) takes a fraction of that.
 
     Parameters
     ----------
@@ -173,7 +173,7 @@ def diffusive_tortuosity(mask: np.ndarray, axis: int | str = 0, *,
     """
     ax = _axis_index(axis)
     base = {"axis": AXES[ax], "definition": "porespy tortuosity_fd: eps_eff * D_AB / D_eff",
-            "method": "finite differences, 7-point; CG + smoothed-aggregation AMG (pyamg)",
+            "method": "finite differences, 7-point; CG + aggregation AMG (pyamg)",
             "tortuosity": None}
     try:
         import pyamg
