@@ -95,17 +95,6 @@ def test_fast_marching_agrees_with_scikit_fmm_on_a_gyroid():
     assert tau == pytest.approx(tau_ref, rel=0.002)
 
 
-def test_tortuosities_of_all_axes_match_one_axis_at_a_time():
-    from analyze_phantoms import gyroid
-
-    from tomoml.analyze import geometric_tortuosities
-
-    pores = ~gyroid(32, 16)
-    both = geometric_tortuosities(pores)
-    for a in "zyx":
-        assert both[a] == geometric_tortuosity(pores, a)
-
-
 def test_fast_marching_restarts_with_a_larger_queue_when_the_front_outgrows_it(monkeypatch):
     from analyze_phantoms import gyroid
 

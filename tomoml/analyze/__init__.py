@@ -28,14 +28,13 @@ from tomoml.analyze.topology import (
 from tomoml.analyze.transport import (
     diffusive_tortuosity,
     geodesic_distance,
-    geometric_tortuosities,
     geometric_tortuosity,
 )
 
 __all__ = [
     "DEFINITIONS", "METRICS", "UNITS", "MorphologyReport", "analyze", "connected_components",
     "connectivity_density", "diffusive_tortuosity", "envelope_mask", "euler_characteristic",
-    "euler_number", "geodesic_distance", "geometric_tortuosities", "geometric_tortuosity", "local_thickness",
+    "euler_number", "geodesic_distance", "geometric_tortuosity", "local_thickness",
     "particle_table", "percolation", "pore_mask", "porosity", "skeleton_statistics",
     "solid_mask", "specific_surface_area", "surface_area", "thickness_distribution",
 ]

@@ -42,7 +42,6 @@ from tomoml.analyze.topology import (
 from tomoml.analyze.transport import (
     DIFFUSIVE_MAX_VOXELS,
     diffusive_tortuosity,
-    geometric_tortuosities,
     geometric_tortuosity,
 )
 from tomoml.errors import ConfigError, InputError
@@ -354,7 +353,11 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
 
     if workers is None:
         workers = min(os.cpu_count() or 1, 2)
-    workers = max(1, min(int(workers), len(wanted)))
+    # the geometric tortuosity runs as one step per axis (about 20 s each at 512³), so that
+    # the workers can balance them against the other metrics; joined into one section after
+    tasks = [step for name in wanted
+             for step in ([f"tortuosity_{a}" for a in "zyx"] if name == "tortuosity" else [name])]
+    workers = max(1, min(int(workers), len(tasks)))
     # Process CPU time is shared by concurrent metrics: with several workers each metric's
     # CPU time is that of its own thread (library helper threads not counted).
     cpu_clock = time.process_time if workers == 1 else time.thread_time
@@ -403,8 +406,13 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
                 comp_labels["solid"] = lab_cc
         m["topology"] = topo
 
-    def do_tortuosity():
-        m["tortuosity"] = {"phase": network, "geometric": geometric_tortuosities(net)}
+    geometric: dict = {}
+
+    def tortuosity_along(axis):
+        def step():
+            geometric[axis] = geometric_tortuosity(net, axis)
+
+        return step
 
     def do_diffusive():
         diffusive = {a: diffusive_tortuosity(net, a, max_voxels=diffusive_max_voxels)
@@ -442,31 +450,27 @@ def analyze(labels, *, voxel_size_A: float | None = None, phase: int | None = No
 
     steps = {"porosity": do_porosity, "surface": do_surface, "pore_size": do_pore_size,
              "solid_thickness": do_solid_thickness, "topology": do_topology,
-             "tortuosity": do_tortuosity, "diffusive_tortuosity": do_diffusive,
+             "diffusive_tortuosity": do_diffusive,
              "skeleton": do_skeleton, "particles": do_particles}
+    steps.update({f"tortuosity_{a}": tortuosity_along(a) for a in "zyx"})
     t_start = time.perf_counter()
     if workers == 1:
-        for name in track(wanted, desc="analyze", unit="metric"):
+        for name in track(tasks, desc="analyze", unit="step"):
             run(name, steps[name])
     else:
-        tasks = [n for n in wanted if n != "tortuosity"]
-        if "tortuosity" in wanted:
-            # One task per axis (about 20 s each at 512³), so the pool can balance them
-            # against the other metrics; joined into the one section afterwards.
-            geometric: dict = {}
-            for a in "zyx":
-                steps[f"tortuosity_{a}"] = lambda a=a: geometric.__setitem__(
-                    a, geometric_tortuosity(net, a))
-                tasks.append(f"tortuosity_{a}")
         _run_concurrently(tasks, steps, run, workers)
-        if "tortuosity" in wanted:
-            m["tortuosity"] = {"phase": network, "geometric": {a: geometric[a] for a in "zyx"}}
-            # the three solves' own times added up (some ran side by side), the largest peak
-            for table, join in ((report.timings_s, sum), (report.cpu_timings_s, sum),
-                                (report.peak_traced_GiB, max)):
-                parts = [table.pop(f"tortuosity_{a}") for a in "zyx" if f"tortuosity_{a}" in table]
-                if parts:
-                    table["tortuosity"] = round(join(parts), 3)
+    if "tortuosity" in wanted:
+        m["tortuosity"] = {"phase": network, "geometric": {a: geometric[a] for a in "zyx"}}
+        # the three solves' own times added up (with workers, some ran side by side), the
+        # largest peak
+        for table, join in ((report.timings_s, sum), (report.cpu_timings_s, sum),
+                            (report.peak_traced_GiB, max)):
+            parts = [table.pop(f"tortuosity_{a}") for a in "zyx" if f"tortuosity_{a}" in table]
+            if parts:
+                table["tortuosity"] = round(join(parts), 3)
+    for attr in ("timings_s", "cpu_timings_s", "peak_traced_GiB"):  # in the order asked
+        table = getattr(report, attr)
+        setattr(report, attr, {k: table[k] for k in wanted if k in table})
     report.metrics = {k: m[k] for k in [*_SECTION_ORDER, *m] if k in m}  # stable key order
     report.wall_s = round(time.perf_counter() - t_start, 3)
     return report
@@ -480,18 +484,18 @@ _SECTION_ORDER = ("envelope", "porosity", "surface", "pore_size", "solid_thickne
                   "tortuosity", "diffusive_tortuosity", "skeleton", "particles")
 
 
-def _run_concurrently(wanted, steps, run, workers: int) -> None:
+def _run_concurrently(tasks, steps, run, workers: int) -> None:
     """Run the metric steps in a thread pool; particles waits for topology and surface
     (it reuses the solid's component labels and, for one component, the phase's area)."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from tomoml._progress import bar
 
-    first = [n for n in _COST_ORDER if n in wanted and n != "particles"]
-    with ThreadPoolExecutor(workers) as pool, bar(total=len(wanted), desc="analyze",
-                                                  unit="metric") as progress:
+    first = [n for n in _COST_ORDER if n in tasks and n != "particles"]
+    with ThreadPoolExecutor(workers) as pool, bar(total=len(tasks), desc="analyze",
+                                                  unit="step") as progress:
         futures = {pool.submit(run, n, steps[n]): n for n in first}
-        pending_particles = "particles" in wanted
+        pending_particles = "particles" in tasks
         while futures:
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for f in done:

@@ -18,16 +18,15 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
-__all__ = ["geodesic_distance", "geometric_tortuosity", "geometric_tortuosities",
-           "diffusive_tortuosity"]
+__all__ = ["geodesic_distance", "geometric_tortuosity", "diffusive_tortuosity"]
 
 log = logging.getLogger(__name__)
 AXES = "zyx"
 GEODESIC_METHOD = "fast marching, second order, bucket queue (tomoml.analyze._fmm)"
+_NO_INLET = "none (the phase does not touch the inlet face)"
 
 
 def _axis_index(axis: int | str) -> int:
@@ -52,7 +51,7 @@ def geodesic_distance(mask: np.ndarray, axis: int | str = 0) -> tuple[np.ndarray
     mask = np.moveaxis(np.asarray(mask, dtype=bool), ax, 0)
     if not mask[0].any():
         out = np.full(mask.shape, np.nan, np.float32)
-        return np.moveaxis(out, 0, ax), "none (the phase does not touch the inlet face)"
+        return np.moveaxis(out, 0, ax), _NO_INLET
     dist = march_from_face(mask)
     dist[np.isinf(dist)] = np.nan
     return np.moveaxis(dist, 0, ax), GEODESIC_METHOD
@@ -84,7 +83,7 @@ def geometric_tortuosity(mask: np.ndarray, axis: int | str = 0) -> dict:
         method = GEODESIC_METHOD
     else:
         outlet = np.full(moved.shape[1:], np.inf, np.float32)
-        method = "none (the phase does not touch the inlet face)"
+        method = _NO_INLET
     reached = outlet[np.isfinite(outlet)]
     result["method"] = method
     result["outlet_voxels"] = int(reached.size)
@@ -93,21 +92,6 @@ def geometric_tortuosity(mask: np.ndarray, axis: int | str = 0) -> dict:
     t = reached / (n - 1)
     return {**result, "tortuosity": float(t.mean()), "tortuosity_median": float(np.median(t)),
             "tortuosity_std": float(t.std()), "percolating": True}
-
-
-def geometric_tortuosities(mask: np.ndarray, axes: str = AXES) -> dict:
-    """:func:`geometric_tortuosity` along several axes, two solves at a time.
-
-    The fast-marching kernel releases the GIL, so the axes run in parallel threads (one per
-    core, at most two: each holds a float32 copy of the volume).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    mask = np.asarray(mask, dtype=bool)
-    workers = max(1, min(len(axes), 2, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda a: geometric_tortuosity(mask, a), axes))
-    return dict(zip(axes, results, strict=True))
 
 
 DIFFUSIVE_MAX_VOXELS = 128 ** 3  # larger volumes: the central sub-volume of this size
