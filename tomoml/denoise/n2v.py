@@ -8,11 +8,12 @@ With noise independent from voxel to voxel, masking the voxel alone is enough (t
 Noise2Void, ``blind_spot=0``). Reconstruction noise is not: in single-axis tilt FBP/WBP
 (tilt axis y) the ramp filter anti-correlates neighbours along x and the back-projection
 spreads each projection's noise over the x-z plane, so a voxel's noise is predictable from its
-x-z neighbours, and the original Noise2Void learns to reproduce it (measured: +0.1 dB on a
-simulated FBP tomogram). Each y row, however, is reconstructed from its own detector row,
+x-z neighbours, and the original Noise2Void learns to reproduce it (measured: +0.02 dB over
+its input on a simulated FBP tomogram). Each y row, however, is reconstructed from its own detector row,
 whose noise is independent of the others'. The structured blind spot (structN2V, Broaddus et
 al., 2020) therefore masks the whole box over which the noise is correlated — estimated from
-the volume by :func:`estimate_blind_spot` (about ±1 voxel in z, ±2 in x, 0 in y for FBP) —
+the volume by :func:`estimate_blind_spot` (±1–2 voxels in z, ±2 in x, 0 in y measured on
+simulated FBP) —
 and the network predicts the voxel from the other y rows and the farther x-z context. Where
 even/odd halves can be reconstructed, Noise2Noise (:func:`tomoml.denoise.train_n2n`) needs no
 assumption on the noise and remains the first choice.
