@@ -12,8 +12,9 @@ each bucket is emptied in turn, so every voxel is handled in O(1) and the whole 
 The order error this allows is below ``DELTA`` (0.1 voxel) per step, below the scheme's own
 error: against scikit-fmm (order 2) the distances of a 128³ gyroid differ by 0.02 voxel on
 average and its tortuosity by 0.02 %, a 5-voxel slanted tube's by 0.01 %
-(tests/analyze/test_analyze_transport.py), in a third of the time. A first-order update alone
-was 4 % long in that tube: near walls it falls back to one axis.
+(tests/analyze/test_analyze_transport.py), in a fifth of the time (0.17 vs 0.94 s at 128³,
+benchmarks/analyze.py). A first-order update alone was 4 % long in that tube: near walls it
+falls back to one axis.
 """
 
 from __future__ import annotations

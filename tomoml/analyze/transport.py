@@ -5,7 +5,7 @@
   over the outlet voxels the phase connects to the inlet. Path lengths are the geodesic distance
   from the inlet face, solved as an eikonal equation restricted to the phase with the fast
   marching method (:mod:`tomoml.analyze._fmm`: second order, O(N) bucket queue; the same
-  distances as scikit-fmm's order-2 solver to 0.1 voxel, in a third of its time). τ_g = 1 for
+  distances as scikit-fmm's order-2 solver to 0.1 voxel, in a fifth of its time). τ_g = 1 for
   straight channels, ≥ 1 otherwise (a graph of 26-neighbour steps would overestimate inclined
   paths by up to 8%: an eikonal solver does not).
 - **diffusive tortuosity** is porespy's definition (``porespy.simulations.tortuosity_fd``):
