@@ -638,7 +638,7 @@ def _denoise_model(path: str):
 
 
 def _denoise_block(*blocks: np.ndarray, model_path: str, mean: float, std: float,
-                   overlap: float, device: str) -> np.ndarray:
+                   overlap: float, device: str, flips: bool = True) -> np.ndarray:
     """The denoiser on one block (or the mean of its outputs on the even and odd blocks),
     normalised with the whole volume's statistics."""
     from tomoml.denoise.inference import _run
@@ -647,7 +647,7 @@ def _denoise_block(*blocks: np.ndarray, model_path: str, mean: float, std: float
     model = _denoise_model(model_path)
     return _run(model.network, [np.asarray(b, np.float32) for b in blocks],
                 Normalisation(mean, std), model.patch, device=device, overlap=overlap,
-                window_batch=4, max_block_voxels=1 << 62, desc="denoising block")
+                window_batch=4, max_block_voxels=1 << 62, desc="denoising block", flips=flips)
 
 
 def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chunks=None,
@@ -655,7 +655,8 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
                    num_workers: int | None = None, out=None, voxel_size_A: float = 1.0,
                    force: bool = False, device: str = "cpu", overlap: float = 0.5,
                    max_samples: int = 4_000_000,
-                   origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+                   origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                   flip_average: bool = True):
     """Apply a trained denoiser (:class:`tomoml.denoise.DenoiseModel` saved at ``model``) by
     overlapping chunks on a dask scheduler.
 
@@ -683,6 +684,8 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
     device : {"auto", "cpu", "cuda"}
     overlap : float
         Window overlap fraction of the sliding-window inference.
+    flip_average : bool
+        As in :func:`tomoml.denoise.predict`: each window's output is the mean over its 8 flips.
 
     Returns
     -------
@@ -709,7 +712,7 @@ def denoise_blocks(volume, model: str | os.PathLike, *, even=None, odd=None, chu
                       num_workers=num_workers)
     norm = Normalisation.of(*[np.asarray(smp, np.float32) for smp in samples])
     fn = partial(_denoise_block, model_path=path, mean=norm.mean, std=norm.std,
-                 overlap=float(overlap), device=device)
+                 overlap=float(overlap), device=device, flips=bool(flip_average))
     # Chunk borders and context on the sliding-window grid (MONAI: windows start at multiples
     # of int(roi * (1 - overlap)), the last one flush with the end): every block then holds
     # exactly the windows the whole-volume run puts over its core, blended in the same order,

@@ -49,6 +49,13 @@ def test_saved_model_applies_to_a_single_volume_without_training(files):
     expected = predict(DenoiseModel.load(d / "m.pt"), read_volume(d / "even.mrc").data,
                        device="cpu")
     assert np.array_equal(read_volume(d / "applied.mrc").data, expected)
+    # --no-flip-average: one pass per window, as predict(flip_average=False)
+    assert main(["denoise", str(d / "even.mrc"), "--model", str(d / "m.pt"), "--no-flip-average",
+                 "-o", str(d / "applied1.mrc"), "--device", "cpu"]) == 0
+    single = predict(DenoiseModel.load(d / "m.pt"), read_volume(d / "even.mrc").data,
+                     device="cpu", flip_average=False)
+    assert np.array_equal(read_volume(d / "applied1.mrc").data, single)
+    assert not np.array_equal(single, expected)
 
 
 def test_existing_output_is_refused_without_force(files, capsys):

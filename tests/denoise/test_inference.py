@@ -50,3 +50,58 @@ def test_predict_rejects_one_half_alone():
 
     with pytest.raises(InputError, match="even and odd"):
         predict(_identity_model(), even=np.zeros((16, 16, 16), np.float32), device="cpu")
+
+
+def _skewed_conv():
+    """A 3x3x3 convolution with a lopsided kernel: its output changes under every flip."""
+    import torch
+
+    conv = torch.nn.Conv3d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.arange(27, dtype=torch.float32).reshape(1, 1, 3, 3, 3) / 27)
+    return conv.eval()
+
+
+def test_flip_mean_is_the_mean_of_the_eight_flipped_passes():
+    import itertools
+
+    import torch
+
+    from tomoml.denoise.inference import flip_mean
+
+    net = _skewed_conv()
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(2, 1, 8, 10, 12)).astype(np.float32))
+    with torch.no_grad():
+        expected = sum(torch.flip(net(torch.flip(x, a)), a) if a else net(x)
+                       for n in range(4) for a in itertools.combinations((2, 3, 4), n)) / 8
+        out = flip_mean(net, x)
+        # for this kernel, the mean of the flips is the convolution with the kernel's mean value
+        uniform = torch.nn.functional.conv3d(x, torch.full((1, 1, 3, 3, 3), 13 / 27), padding=1)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out, uniform, atol=1e-5, rtol=0)
+    assert (net(x) - out).abs().max() > 0.1  # the flips do change this network's output
+
+
+def test_flip_average_is_default_and_can_be_turned_off():
+    import torch
+
+    from tomoml.denoise import DenoiseModel, Normalisation, predict
+
+    model = DenoiseModel(network=_skewed_conv(), architecture={"class": "conv"}, method="n2v",
+                         patch=(16, 16, 16), normalisation=Normalisation(0.0, 1.0))
+    v = np.random.default_rng(3).normal(size=(20, 24, 28)).astype(np.float32)
+    kernel = model.network.weight.detach()
+    with torch.no_grad():
+        x = torch.from_numpy(v)[None, None]
+        single = torch.nn.functional.conv3d(x, kernel, padding=1)[0, 0].numpy()
+        flipped = torch.nn.functional.conv3d(x, torch.full_like(kernel, 13 / 27),
+                                             padding=1)[0, 0].numpy()
+    # Away from the volume's border (zero padding); the z-score normalisation of predict adds
+    # a constant (the kernel does not sum to 1), hence the spread of the difference.
+    def err(a, b):
+        return float(np.std((a - b)[(slice(1, -1),) * 3]))
+
+    default = predict(model, v, device="cpu")
+    off = predict(model, v, device="cpu", flip_average=False)
+    assert err(default, flipped) < 0.25 * err(off, flipped)  # (window edges: zero padding)
+    assert err(off, single) < 0.25 * err(default, single)

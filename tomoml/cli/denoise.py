@@ -39,7 +39,8 @@ def denoise_command(
     epochs: int = typer.Option(
         None, "--epochs", min=0,
         help="Training epochs (default 60, early stopping on held-out patches; 0 with --model)."),
-    steps: int = typer.Option(None, "--steps", min=1, help="Steps (batches) per epoch (default 25)."),
+    steps: int = typer.Option(None, "--steps", min=1,
+                              help="Steps (batches) per epoch (default 50 for n2n, 25 for n2v)."),
     patch: int = typer.Option(None, "--patch", min=8,
                               help="Patch edge in voxels, a multiple of the U-Net stride product "
                                    "(default 32)."),
@@ -52,6 +53,10 @@ def denoise_command(
         help="n2v only: half-size of the masked box around each blind-spot voxel (structured "
              "Noise2Void). auto (default) estimates the extent of the noise's correlation from "
              "the volume; 0 is the original single-voxel Noise2Void."),
+    flip_average: bool = typer.Option(
+        True, "--flip-average/--no-flip-average",
+        help="Average the network over the 8 flips (z, y, x) of each window: less of its own "
+             "error (+0.4-0.5 dB measured at low dose), 8 times the inference time."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same inputs and seed, same output."),
     scheduler: str = SCHEDULER_OPTION,
@@ -153,12 +158,14 @@ def denoise_command(
     if chunked:
         _denoise_chunked(trained, model if trained is not None and epochs == 0 else save_model,
                          volume, (even, odd) if method == "n2n" else None, output,
-                         (voxel_size_A, origin_A), scheduler, workers, chunk, device, force)
+                         (voxel_size_A, origin_A), scheduler, workers, chunk, device, force,
+                         flip_average)
     else:
         if method == "n2n":
-            out = predict(trained, even=halves[0], odd=halves[1], device=device)
+            out = predict(trained, even=halves[0], odd=halves[1], device=device,
+                          flip_average=flip_average)
         else:
-            out = predict(trained, vol.data, device=device)
+            out = predict(trained, vol.data, device=device, flip_average=flip_average)
         write_volume(vol.replace(data=out, source=None), output, force=force)
     t = trained.training
     what = (f"{t.get('epochs_run')} epochs in {t.get('train_seconds', 0):.0f} s, best epoch "
@@ -188,7 +195,8 @@ def _parse_blind_spot(text: str):
 
 def _denoise_chunked(trained, saved: Path | None, volume: Path, halves, output: Path,
                      header: tuple, scheduler: str, workers: int | None,
-                     chunk: int | None, device: str, force: bool) -> None:
+                     chunk: int | None, device: str, force: bool,
+                     flip_average: bool = True) -> None:
     """``--scheduler``: the trained model by overlapping chunks (denoise_blocks); ``header`` is
     the input's ``(voxel size Å, (z, y, x) origin Å)``, written into the output.
 
@@ -207,7 +215,8 @@ def _denoise_chunked(trained, saved: Path | None, volume: Path, halves, output: 
         even, odd = halves if halves is not None else (None, None)
         denoise_blocks(None if even is not None else volume, saved, even=even, odd=odd,
                        chunks=chunk, scheduler=scheduler, num_workers=workers, out=output,
-                       voxel_size_A=header[0], origin_A=header[1], force=force, device=device)
+                       voxel_size_A=header[0], origin_A=header[1], force=force, device=device,
+                       flip_average=flip_average)
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -1,7 +1,10 @@
 """Applying a trained denoiser: sliding windows with Gaussian blending, block by block.
 
 MONAI's :func:`~monai.inferers.sliding_window_inference` runs the network on overlapping
-windows of the training patch size and blends them with Gaussian weights (no seams). Large
+windows of the training patch size and blends them with Gaussian weights (no seams). Each
+window's result is, by default, the mean of the network over the window's 8 flips (along z, y,
+x and their combinations: the flips training used, which keep the missing wedge where it is).
+Large
 volumes are processed in blocks along their longest axis, each with a margin of one window
 that is cut away afterwards, so the memory in use is bounded by ``max_block_voxels`` whatever
 the size of the tomogram (the input may be a memory-mapped file).
@@ -40,10 +43,33 @@ def _blocks(n: int, block: int, margin: int):
         yield lo, hi, start - lo, stop - lo
 
 
+#: The 8 flips of a (B, C, z, y, x) window: every subset of the axes z, y, x (dims 2, 3, 4).
+FLIPS = tuple(tuple(2 + i for i in range(3) if f >> i & 1) for f in range(8))
+
+
+def flip_mean(network, x):
+    """The mean of ``flip(network(flip(x)))`` over the 8 flips of the window batch ``x``.
+
+    The network's error on a window depends on how the window is oriented (it has learnt the
+    noise of these data, not a symmetric filter); the 8 flipped versions share the signal and
+    differ in the error, so their mean has less of it. Measured on the 128³ porous particle,
+    FBP, 10 e⁻/px per tilt (benchmarks/denoise.py): +0.4 to +0.5 dB against the noiseless
+    reconstruction, for 8 times the inference time. The flips are one batch of 8·B windows.
+    """
+    import torch
+
+    b = int(x.shape[0])
+    y = network(torch.cat([torch.flip(x, a) if a else x for a in FLIPS]))
+    parts = [torch.flip(y[k * b:(k + 1) * b], a) if a else y[k * b:(k + 1) * b]
+             for k, a in enumerate(FLIPS)]
+    return torch.stack(parts).float().mean(dim=0)
+
+
 def _run(network, arrays: Sequence[np.ndarray], norm: Normalisation, roi: Sequence[int], *,
          device: str, overlap: float, window_batch: int, max_block_voxels: int,
-         desc: str) -> np.ndarray:
-    """Mean of the network's outputs on each of ``arrays`` (normalised with ``norm``)."""
+         desc: str, flips: bool = True) -> np.ndarray:
+    """Mean of the network's outputs on each of ``arrays`` (normalised with ``norm``); with
+    ``flips``, each window's output is the mean over its 8 flips (:func:`flip_mean`)."""
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -65,7 +91,7 @@ def _run(network, arrays: Sequence[np.ndarray], norm: Normalisation, roi: Sequen
     with bar(total=total, desc=desc, unit="window") as pbar:
         def step(x):
             with mixed_precision(amp):
-                y = network(x)
+                y = flip_mean(network, x) if flips else network(x)
             pbar.update(int(x.shape[0]))
             return y.float()
 
@@ -93,7 +119,7 @@ def _run(network, arrays: Sequence[np.ndarray], norm: Normalisation, roi: Sequen
 
 def predict(model: DenoiseModel, volume=None, *, even=None, odd=None, device: str = "auto",
             overlap: float = 0.5, window_batch: int = 4, max_block_voxels: int = 2**26,
-            combine: str = "halves") -> np.ndarray:
+            combine: str = "halves", flip_average: bool = True) -> np.ndarray:
     """Denoise a volume with a trained model.
 
     Parameters
@@ -115,6 +141,10 @@ def predict(model: DenoiseModel, volume=None, *, even=None, odd=None, device: st
         Windows per network call.
     max_block_voxels : int
         Volumes larger than this are processed in blocks (bounded memory).
+    flip_average : bool
+        Average the network over the 8 flips (z, y, x) of each window (default): less of the
+        network's own error, +0.4 to +0.5 dB measured at low dose, for 8 times the inference
+        time (training is unchanged). ``False`` for one pass per window.
 
     Returns
     -------
@@ -131,7 +161,7 @@ def predict(model: DenoiseModel, volume=None, *, even=None, odd=None, device: st
         raise ConfigError(f"combine must be 'halves' or 'mean', got {combine!r}")
     dev = resolve_device(device, engine="torch")
     kw = dict(device=dev, overlap=float(overlap), window_batch=int(window_batch),
-              max_block_voxels=int(max_block_voxels))
+              max_block_voxels=int(max_block_voxels), flips=bool(flip_average))
     if (even is None) != (odd is None):
         raise InputError("give both even and odd half volumes, or neither")
     if even is not None:
@@ -184,7 +214,7 @@ def fit_denoiser(volume=None, *, even=None, odd=None, model: DenoiseModel | str 
 
 def denoise(volume=None, *, even=None, odd=None, model: DenoiseModel | str | None = None,
             method: str | None = None, epochs: int | None = None, seed: int = 0,
-            device: str = "auto", **train_options) -> np.ndarray:
+            device: str = "auto", flip_average: bool = True, **train_options) -> np.ndarray:
     """Train a self-supervised denoiser on the data (or reuse one) and return the denoised volume.
 
     Parameters
@@ -202,6 +232,8 @@ def denoise(volume=None, *, even=None, odd=None, model: DenoiseModel | str | Non
         Training epochs; default 0 with a ``model`` (apply as is), else the training default.
     seed, device
         As in :func:`train_n2n`.
+    flip_average : bool
+        As in :func:`predict`: the mean of the network over the 8 flips of each window.
     **train_options
         Passed to :func:`train_n2n` / :func:`train_n2v` (``patch``, ``batch``, ...).
 
@@ -220,7 +252,7 @@ def denoise(volume=None, *, even=None, odd=None, model: DenoiseModel | str | Non
         method = "n2n" if pair else "n2v"
     # Apply the network to what it was trained on: the halves (n2n) or the one volume (n2v).
     if pair and (method == "n2n" or volume is None):
-        return predict(model, even=even, odd=odd, device=device)
+        return predict(model, even=even, odd=odd, device=device, flip_average=flip_average)
     if volume is None:
         raise InputError("no volume to denoise: give volume= (or even= and odd=)")
-    return predict(model, volume, device=device)
+    return predict(model, volume, device=device, flip_average=flip_average)

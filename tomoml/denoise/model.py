@@ -178,13 +178,13 @@ class DenoiseModel:
     # ---- inference -------------------------------------------------------------------------
     def predict(self, volume=None, *, even=None, odd=None, device: str = "auto",
                 overlap: float = 0.5, window_batch: int = 4, max_block_voxels: int = 2**26,
-                combine: str = "halves"):
+                combine: str = "halves", flip_average: bool = True):
         """Denoise ``volume`` (or the pair ``even``/``odd``); see :func:`tomoml.denoise.predict`."""
         from tomoml.denoise.inference import predict
 
         return predict(self, volume, even=even, odd=odd, device=device, overlap=overlap,
                        window_batch=window_batch, max_block_voxels=max_block_voxels,
-                       combine=combine)
+                       combine=combine, flip_average=flip_average)
 
     # ---- files -----------------------------------------------------------------------------
     def sidecar(self) -> dict[str, Any]:

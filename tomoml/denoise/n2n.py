@@ -28,6 +28,17 @@ from tomoml.errors import InputError
 
 __all__ = ["train_n2n", "pair_batches"]
 
+#: Noise2Noise trains longer than TrainSettings' defaults: its target is the other half's
+#: noise, so the validation loss moves by < 0.01 % per epoch near the end, and stopping after 6
+#: epochs of 25 steps ended it early at low dose. 50 steps an epoch and a patience of 20
+#: (1000 steps without a better validation loss), measured on the 128³ porous particle
+#: (benchmarks/denoise.py, network without the flip average): at 10 e⁻/px per tilt 34.43 dB
+#: against the noiseless FBP on 2 CPU cores (5.2 min), against 33.49 dB before; 34.45-34.74 dB
+#: over three seeds on an H100, against 33.49; at 50 e⁻/px 38.42 against 37.04 dB (H100).
+#: Noise2Void keeps the shorter schedule (it got worse when trained longer).
+N2N_STEPS_PER_EPOCH = 50
+N2N_PATIENCE = 20
+
 
 def pair_batches(even: np.ndarray, odd: np.ndarray, patch: Sequence[int]):
     """A batch maker of Noise2Noise pairs: the same box, with the same flips, from both halves.
@@ -51,10 +62,10 @@ def pair_batches(even: np.ndarray, odd: np.ndarray, patch: Sequence[int]):
 
 
 def train_n2n(even, odd, *, epochs: int = TrainSettings.epochs,
-              steps_per_epoch: int = TrainSettings.steps_per_epoch,
+              steps_per_epoch: int = N2N_STEPS_PER_EPOCH,
               patch: int | Sequence[int] | None = None, batch: int = TrainSettings.batch,
               lr: float = TrainSettings.lr, val_fraction: float = TrainSettings.val_fraction,
-              patience: int = TrainSettings.patience, seed: int = 0, device: str = "auto",
+              patience: int = N2N_PATIENCE, seed: int = 0, device: str = "auto",
               max_minutes: float | None = None,
               channels: Sequence[int] = (16, 32, 64), num_res_units: int = 1,
               residual: bool = False,
@@ -70,7 +81,8 @@ def train_n2n(even, odd, *, epochs: int = TrainSettings.epochs,
         Reconstructions from the even and the odd tilts (or frames): same geometry,
         independent noise.
     epochs, steps_per_epoch, batch, lr, val_fraction, patience, max_minutes
-        See :class:`tomoml.denoise.training.TrainSettings`.
+        See :class:`tomoml.denoise.training.TrainSettings`; here 50 steps per epoch and a
+        patience of 20 epochs by default (``N2N_STEPS_PER_EPOCH``, ``N2N_PATIENCE``).
     patch : int or (3,) ints, optional
         Training patch ``(z, y, x)``, multiples of 4; default 32 (or the fine-tuned model's).
         Axes shorter than the patch are fitted to the volume.

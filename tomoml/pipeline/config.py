@@ -112,6 +112,8 @@ class DenoiseConfig:
     max_minutes: float | None = None
     model: str | None = None
     device: str = "auto"
+    # The mean of the network over the 8 flips of each window (tomoml.denoise.predict).
+    flip_average: bool = True
 
     _choices = {"method": ("n2n", "n2v", "none"), "device": ("auto", "cpu", "cuda")}
 

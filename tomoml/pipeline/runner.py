@@ -143,9 +143,10 @@ def _step_denoise(cfg, volume, even, odd, seed):
             return _denoise_chunked(cfg, folder, volume, even, odd, method, seed, kw)
         if method == "n2n":
             out = denoise(volume.data, even=even.data, odd=odd.data, method="n2n", seed=seed,
-                          device=dc.device, **kw)
+                          device=dc.device, flip_average=dc.flip_average, **kw)
         else:
-            out = denoise(volume.data, method="n2v", seed=seed, device=dc.device, **kw)
+            out = denoise(volume.data, method="n2v", seed=seed, device=dc.device,
+                          flip_average=dc.flip_average, **kw)
         files = {"volume": "denoised.mrc"}
         write_volume(volume.replace(data=np.asarray(out, dtype=np.float32)),
                      folder / files["volume"])
@@ -170,7 +171,7 @@ def _denoise_chunked(cfg, folder: Path, volume, even, odd, method: str, seed: in
     denoise_blocks(None if pair else volume.source, folder / files["model"], **pair,
                    chunks=par.chunk, scheduler=par.scheduler, num_workers=par.num_workers,
                    out=folder / files["volume"], voxel_size_A=volume.voxel_size_A,
-                   origin_A=volume.origin_A, device=dc.device)
+                   origin_A=volume.origin_A, device=dc.device, flip_average=dc.flip_average)
     return files, {"method": method}
 
 
