@@ -89,6 +89,67 @@ def test_early_stopping_keeps_best_epoch_when_validation_stops_improving(noisy_c
     assert t["stopped_early"] and t["epochs_run"] == 3 and t["best_epoch"] == 1
 
 
+def test_noise2noise_counts_any_lower_validation_loss_as_progress(noisy_case):
+    """Noise2Noise's loss is mostly the target half's noise: its progress is a small relative
+    change, which a relative threshold would not count (and would stop training early)."""
+    import torch
+
+    from tomoml.denoise import train_n2n
+    from tomoml.denoise.training import TrainSettings, fit, split_regions
+
+    class SlowlyBetter(torch.nn.Module):
+        """Validation loss 1 - 1e-6 k at the k-th validation batch: a few 1e-6 an epoch."""
+
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+            self.register_buffer("k", torch.zeros(()))
+
+        def forward(self, x):
+            if torch.is_grad_enabled():
+                return x * 0 + self.p
+            self.k += 1
+            return x * 0 + (1 - 1e-6 * self.k).sqrt()
+
+    def batches(rng, region, n, augment):
+        z = np.zeros((n, 1, 4, 4, 4), np.float32)
+        return z, z, None
+
+    regions = split_regions((8, 4, 4), (4, 4, 4), 0.5)
+    for threshold, epochs_run in ((1e-4, 3), (0.0, 10)):
+        settings = TrainSettings(epochs=10, steps_per_epoch=1, batch=1, patience=2,
+                                 min_improvement=threshold)
+        _, record = fit(SlowlyBetter(), batches, regions, settings, device="cpu", desc="t")
+        assert record["epochs_run"] == epochs_run
+    assert TrainSettings().min_improvement == 1e-4  # Noise2Void's default is unchanged
+
+    _, even, odd = noisy_case
+    m = train_n2n(even, odd, epochs=1, steps_per_epoch=1, patch=16, batch=1, device="cpu")
+    assert m.training["settings"]["min_improvement"] == 0
+
+
+def test_trained_weights_are_saved_in_the_default_layout(noisy_case, tmp_path, monkeypatch):
+    """Training and inference on a CPU use channels-last tensors (faster convolutions); the
+    model handed back and saved is in the default layout, and both layouts give one result."""
+    import torch
+
+    from tomoml.denoise import DenoiseModel, predict, train_n2n
+
+    _, even, odd = noisy_case
+    m = train_n2n(even, odd, epochs=1, steps_per_epoch=2, patch=16, batch=2, device="cpu",
+                  val_fraction=0)
+    assert all(p.is_contiguous() for p in m.network.parameters())
+    m.save(tmp_path / "m.pt")
+    loaded = DenoiseModel.load(tmp_path / "m.pt")
+    assert all(p.is_contiguous() for p in loaded.network.parameters())
+    out = predict(m, even, device="cpu")
+    from tomoml.denoise import inference
+
+    monkeypatch.setattr(inference, "memory_format", lambda device: torch.contiguous_format)
+    ref = predict(m, even, device="cpu")
+    assert np.abs(out - ref).max() < 1e-4 * np.abs(ref).max()
+
+
 def test_blind_spot_mask_replaces_one_voxel_per_cell_by_a_neighbour():
     from tomoml.denoise import blind_spot_mask
 

@@ -38,7 +38,8 @@ def denoise_command(
         None, "--save-model", help="Write the trained model here (PATH.pt + PATH.json)."),
     epochs: int = typer.Option(
         None, "--epochs", min=0,
-        help="Training epochs (default 60, early stopping on held-out patches; 0 with --model)."),
+        help="Training epochs (default 160 for n2n, 60 for n2v, early stopping on held-out "
+             "patches; 0 with --model)."),
     steps: int = typer.Option(None, "--steps", min=1,
                               help="Steps (batches) per epoch (default 50 for n2n, 25 for n2v)."),
     patch: int = typer.Option(None, "--patch", min=8,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tomoml.denoise.model import DenoiseModel, Normalisation
-from tomoml.denoise.training import as_array, mixed_precision
+from tomoml.denoise.training import as_array, memory_format, mixed_precision
 from tomoml.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,14 @@ def _run(network, arrays: Sequence[np.ndarray], norm: Normalisation, roi: Sequen
     blocks = list(_blocks(shape[axis], block, margin))
     out = np.empty(shape, np.float32)
     amp = device == "cuda"
-    network = network.to(device).eval()
+    layout = memory_format(device)
+    network = network.to(device, memory_format=layout).eval()
     total = sum(_windows(tuple(hi - lo if i == axis else n for i, n in enumerate(shape)), roi,
                          overlap) for lo, hi, _, _ in blocks) * len(arrays)
 
     with bar(total=total, desc=desc, unit="window") as pbar:
         def step(x):
+            x = x.contiguous(memory_format=layout)
             with mixed_precision(amp):
                 y = flip_mean(network, x) if flips else network(x)
             pbar.update(int(x.shape[0]))
@@ -113,7 +115,7 @@ def _run(network, arrays: Sequence[np.ndarray], norm: Normalisation, roi: Sequen
             dst = [slice(None)] * 3
             dst[axis] = slice(lo + k0, lo + k1)
             out[tuple(dst)] = norm.invert(acc[tuple(keep)])
-    network.to("cpu")
+    network.to("cpu", memory_format=torch.contiguous_format)
     return out
 
 
