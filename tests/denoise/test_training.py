@@ -133,7 +133,7 @@ def test_trained_weights_are_saved_in_the_default_layout(noisy_case, tmp_path, m
     model handed back and saved is in the default layout, and both layouts give one result."""
     import torch
 
-    from tomoml.denoise import DenoiseModel, predict, train_n2n
+    from tomoml.denoise import DenoiseModel, inference, predict, train_n2n
 
     _, even, odd = noisy_case
     m = train_n2n(even, odd, epochs=1, steps_per_epoch=2, patch=16, batch=2, device="cpu",
@@ -143,8 +143,6 @@ def test_trained_weights_are_saved_in_the_default_layout(noisy_case, tmp_path, m
     loaded = DenoiseModel.load(tmp_path / "m.pt")
     assert all(p.is_contiguous() for p in loaded.network.parameters())
     out = predict(m, even, device="cpu")
-    from tomoml.denoise import inference
-
     monkeypatch.setattr(inference, "memory_format", lambda device: torch.contiguous_format)
     ref = predict(m, even, device="cpu")
     assert np.abs(out - ref).max() < 1e-4 * np.abs(ref).max()
